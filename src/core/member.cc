@@ -1,0 +1,845 @@
+#include "core/member.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+#include "core/planner.h"
+
+namespace rais {
+
+const char* to_string(ChangeReason r) {
+    switch (r) {
+    case ChangeReason::Join: return "join";
+    case ChangeReason::Leave: return "leave";
+    case ChangeReason::NodeDown: return "node down";
+    case ChangeReason::NodeUp: return "node up";
+    case ChangeReason::ProcDown: return "process down";
+    }
+    return "?";
+}
+
+const char* to_string(EventKind k) {
+    switch (k) {
+    case EventKind::Acquire: return "acquire";
+    case EventKind::Release: return "release";
+    case EventKind::AcquireFailed: return "acquire_failed";
+    case EventKind::ReleaseFailed: return "release_failed";
+    case EventKind::TestFailed: return "test_failed";
+    case EventKind::TestRecovered: return "test_recovered";
+    case EventKind::CannotAssign: return "cannot_assign";
+    case EventKind::Orphaned: return "orphaned";
+    case EventKind::Expired: return "expired";
+    case EventKind::Leader: return "leader";
+    case EventKind::DnsUpdate: return "dns_update";
+    case EventKind::DnsFailed: return "dns_failed";
+    }
+    return "?";
+}
+
+namespace {
+constexpr double kNever = std::numeric_limits<double>::infinity();
+
+std::string secs(double s) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g s", s);
+    return buf;
+}
+}  // namespace
+
+Member::Member(MemberSetup setup)
+    : cfg_(std::move(setup.config)),
+      digest_(cfg_.digest()),
+      self_(setup.self),
+      name_(std::move(setup.name)),
+      fencing_active_(setup.fencing_active),
+      random_(setup.seed),
+      quiesced_(setup.quiesced) {
+    if (cfg_.capacity) capacity_ = *cfg_.capacity;
+    for (const auto& a : setup.found) held_[a] = AddressState::Online;
+    names_[self_.node] = name_;
+}
+
+Effects Member::start(double now) {
+    Effects fx;
+    fx_ = &fx;
+    for (const auto& [a, st] : held_) {
+        (void)st;
+        log(out::Level::Warning, a.str() + " was already on this host at start (left over from a crash); "
+                                 "reporting it so the leader settles duplicates");
+    }
+    if (!held_.empty()) {
+        std::vector<ServiceAddress> v;
+        for (const auto& [a, st] : held_) v.push_back(a);
+        fx.push_back(out::Refresh{v, lifetime()});
+        last_refresh_at_ = now;
+    }
+    next_info_at_ = now;
+    fx_ = nullptr;
+    return fx;
+}
+
+void Member::log(out::Level l, std::string text) { fx_->push_back(out::Log{l, std::move(text)}); }
+
+void Member::emit(double now, EventKind k, const std::string& node, std::optional<ServiceAddress> a,
+                  std::string why) {
+    Event e{k, now, cfg_.group, node, a, std::move(why)};
+    fx_->push_back(out::Emit{std::move(e)});
+}
+
+void Member::send(Message m, std::string what) { fx_->push_back(out::Send{encode(m), std::move(what)}); }
+
+Effects Member::step(double now, const Input& input) {
+    Effects fx;
+    if (exited_) return fx;
+    fx_ = &fx;
+    // The shell ticks a live member at least every interval. A longer gap
+    // means this process was stopped or starved: judge nobody silent until
+    // it has listened again for a while, and face what the kernel did to
+    // our addresses meanwhile (the dead-man rule, seen from the inside).
+    if (last_step_at_ > 0 && now - last_step_at_ > 2 * interval()) {
+        listening_since_ = now;
+        if (!held_.empty() && last_refresh_at_ >= 0 && now - last_refresh_at_ > lifetime()) {
+            for (auto it = held_.begin(); it != held_.end();) {
+                emit(now, EventKind::Release, name_, it->first,
+                     "kernel lifetime expired while raisd was stalled for " + secs(now - last_refresh_at_));
+                it = held_.erase(it);
+            }
+            send_info(now);
+        }
+    }
+    last_step_at_ = now;
+    std::visit(
+        [&](const auto& ev) {
+            using T = std::decay_t<decltype(ev)>;
+            if constexpr (std::is_same_v<T, in::Membership>) on_membership(now, ev);
+            else if constexpr (std::is_same_v<T, in::Quorum>) on_quorum(now, ev);
+            else if constexpr (std::is_same_v<T, in::Delivered>) on_delivered(now, ev);
+            else if constexpr (std::is_same_v<T, in::Tick>) on_tick(now);
+            else if constexpr (std::is_same_v<T, in::Fenced>) {
+                auto it = departed_.find(ev.node);
+                if (it != departed_.end() && it->second.awaiting_fence) {
+                    log(out::Level::Notice, "fencing confirmed " + it->second.name + " down; its addresses may move");
+                    departed_.erase(it);
+                }
+            } else if constexpr (std::is_same_v<T, in::TestResult>) on_test(now, ev);
+            else if constexpr (std::is_same_v<T, in::LoadSample>) {
+                load_ = ev.load;
+                capacity_ = cfg_.capacity ? *cfg_.capacity : ev.capacity;
+            } else if constexpr (std::is_same_v<T, in::ActionDone>) on_action_done(now, ev);
+            else if constexpr (std::is_same_v<T, in::AddressLost>) {
+                auto it = held_.find(ev.address);
+                if (it != held_.end() && it->second == AddressState::Online) {
+                    held_.erase(it);
+                    emit(now, EventKind::Release, name_, ev.address, "address vanished from the interface: " + ev.why);
+                    send_info(now);
+                }
+            } else if constexpr (std::is_same_v<T, in::Command>) on_command(now, ev);
+            else if constexpr (std::is_same_v<T, in::Reload>) {
+                cfg_ = ev.config;
+                digest_ = cfg_.digest();
+                if (cfg_.capacity) capacity_ = *cfg_.capacity;
+                log(out::Level::Notice, "configuration reloaded (digest " + digest_.substr(0, 12) + ")");
+                send_info(now);
+            }
+        },
+        input);
+    if (!synced_ && have_membership_ && ready(now)) synced_ = true;
+    leader_check(now);
+    maybe_plan(now);
+    maybe_exit(now);
+    fx_ = nullptr;
+    return fx;
+}
+
+// ---------------------------------------------------------------- membership
+
+void Member::on_membership(double now, const in::Membership& m) {
+    have_membership_ = true;
+    ring_ = m.ring;
+    members_ = m.members;
+    view_change_at_ = now;
+    cmd_count_ = 0;
+
+    for (const auto& [proc, why] : m.left) {
+        auto it = peers_.find(proc);
+        if (it == peers_.end()) continue;
+        Peer& p = it->second;
+        if (p.counted && p.has_info && !(proc == self_)) {
+            std::string nm = node_name(proc.node);
+            HostView hv = host_of(p);
+            bool node_present = false;
+            for (const auto& mm : m.members) node_present = node_present || mm.node == proc.node;
+            Departed d{nm, proc.node, hv.serving, now, false, ""};
+            if (why == ChangeReason::Leave) {
+                log(out::Level::Notice, "raisd on " + nm + " left the group");
+            } else if (why == ChangeReason::ProcDown || node_present) {
+                d.until = now + cfg_.restart_grace;
+                d.why = "raisd on " + nm + " went down (process down); its addresses wait restart_grace (" +
+                        secs(cfg_.restart_grace) + ")";
+            } else if (fencing_active_) {
+                d.until = kNever;
+                d.awaiting_fence = true;
+                d.why = nm + " left the membership (" + to_string(why) + "); waiting for fencing to confirm it down";
+            } else {
+                log(out::Level::Notice, nm + " left the membership (" + std::string(to_string(why)) +
+                                            "); fencing is off, its addresses may move at once");
+            }
+            if (!d.why.empty() && !d.serving.empty()) {
+                log(out::Level::Notice, d.why);
+                departed_[proc.node] = d;
+            }
+        }
+        peers_.erase(it);
+    }
+    // A node we were waiting to see fenced is back in the cluster: whatever
+    // raisd it had is either alive (and will report) or dead long enough for
+    // the kernel lifetimes to run out within restart_grace.
+    for (auto& [node, d] : departed_) {
+        if (!d.awaiting_fence || std::find(m.nodes.begin(), m.nodes.end(), node) == m.nodes.end()) continue;
+        d.awaiting_fence = false;
+        d.until = now + cfg_.restart_grace;
+        d.why = d.name + " rejoined the cluster without its raisd; its addresses wait restart_grace (" +
+                secs(cfg_.restart_grace) + ")";
+        log(out::Level::Notice, d.why);
+    }
+    for (const auto& proc : m.members)
+        if (!peers_.count(proc)) {
+            peers_[proc].process = proc;
+            peers_[proc].seen_at = now;
+        }
+    // Drop peers CPG no longer lists (defensive: a view is authoritative).
+    for (auto it = peers_.begin(); it != peers_.end();) {
+        if (std::find(m.members.begin(), m.members.end(), it->first) == m.members.end()) it = peers_.erase(it);
+        else ++it;
+    }
+    for (auto& [proc, p] : peers_) {
+        (void)proc;
+        p.fresh = false;
+        p.pending.clear();
+    }
+    // Acquires deferred for an older ring are void.
+    deferred_.clear();
+    // Every member announces itself at once after a change (DESIGN §3).
+    send_info(now);
+}
+
+void Member::on_quorum(double now, const in::Quorum& q) {
+    // Ring sequence numbers only grow: a notification about an older ring
+    // than our membership arrived late and says nothing about now.
+    if (have_membership_ && q.ring < ring_) {
+        log(out::Level::Info, "ignored a late quorum notification for ring " + std::to_string(q.ring));
+        return;
+    }
+    bool was_quorate = quorate_now();
+    quorum_known_ = true;
+    quorate_ = q.quorate;
+    quorum_ring_ = q.ring;
+    if (!q.quorate) {
+        if (!held_.empty()) release_all(now, "this host lost quorum (no-quorum-policy=stop)");
+        deferred_.clear();
+    } else if (quorate_now()) {
+        if (!was_quorate) log(out::Level::Info, "quorate in ring " + std::to_string(ring_));
+        auto waiting = std::move(deferred_);
+        deferred_.clear();
+        for (const auto& a : waiting) do_acquire(now, a.address, a.handover, a.reason);
+    }
+}
+
+bool Member::silent(const Peer& p, double now) const {
+    if (p.process == self_) return false;
+    // After our own stall, silence is measured from when we listened again.
+    return p.counted && now - std::max(p.last_info_at, listening_since_) > 3 * interval();
+}
+
+std::uint32_t Member::leader_node(double now) const {
+    std::uint32_t best = 0;
+    for (const auto& [proc, p] : peers_)
+        if (p.counted && !silent(p, now) && (best == 0 || proc.node < best)) best = proc.node;
+    return best;
+}
+
+bool Member::is_leader(double now) const {
+    const Peer* me = counted_peer(self_.node);
+    return me && me->process == self_ && leader_node(now) == self_.node;
+}
+
+bool Member::ready(double now) const {
+    if (now - view_change_at_ >= 3 * interval()) return true;
+    for (const auto& [proc, p] : peers_) {
+        if (p.counted && !p.fresh) return false;
+        // Until it has heard the group once, a newcomer waits for every CPG
+        // member: otherwise it would count only itself and plan alone.
+        if (!synced_ && !p.counted && !p.reported) return false;
+    }
+    return true;
+}
+
+Member::Peer* Member::peer(const Process& p) {
+    auto it = peers_.find(p);
+    return it == peers_.end() ? nullptr : &it->second;
+}
+
+const Member::Peer* Member::counted_peer(std::uint32_t node) const {
+    for (const auto& [proc, p] : peers_)
+        if (proc.node == node && p.counted) return &p;
+    return nullptr;
+}
+
+std::string Member::node_name(std::uint32_t node) const {
+    auto it = names_.find(node);
+    return it == names_.end() ? "node" + std::to_string(node) : it->second;
+}
+
+std::uint32_t Member::node_id(const std::string& name) const {
+    for (const auto& [id, n] : names_)
+        if (n == name && counted_peer(id)) return id;
+    return 0;
+}
+
+// ---------------------------------------------------------------- messages
+
+void Member::on_delivered(double now, const in::Delivered& d) {
+    auto decoded = decode(d.bytes.data(), d.bytes.size());
+    if (auto* err = std::get_if<DecodeError>(&decoded)) {
+        dropped_++;
+        log(out::Level::Warning, "dropped a message from node " + std::to_string(d.from.node) + " pid " +
+                                     std::to_string(d.from.pid) + ": " + err->what);
+        return;
+    }
+    const Message& msg = std::get<Message>(decoded);
+    Peer* p = peer(d.from);
+    if (!p) {
+        dropped_++;
+        log(out::Level::Warning, "dropped a message from node " + std::to_string(d.from.node) +
+                                     ", which is not in the current membership");
+        return;
+    }
+    if (auto* info = std::get_if<InfoMsg>(&msg)) {
+        on_info(now, *p, *info);
+    } else if (auto* acq = std::get_if<AcquireMsg>(&msg)) {
+        cmd_count_++;
+        on_acquire(now, d.from, *acq);
+    } else if (auto* rel = std::get_if<ReleaseMsg>(&msg)) {
+        cmd_count_++;
+        on_release(now, d.from, *rel);
+    } else if (auto* req = std::get_if<RequestMsg>(&msg)) {
+        on_request(now, d.from, *req);
+    }
+}
+
+void Member::on_info(double now, Peer& p, const InfoMsg& m) {
+    if (m.node != p.process.node) {
+        dropped_++;
+        log(out::Level::Warning, "dropped an Info claiming node " + std::to_string(m.node) + " from node " +
+                                     std::to_string(p.process.node));
+        return;
+    }
+    if (!p.counted) {
+        const Peer* other = counted_peer(m.node);
+        if (other && !(other->process == p.process)) {
+            if (!p.reported) {
+                p.reported = true;
+                log(out::Level::Warning, "a second raisd for group " + cfg_.group + " on " + m.name + " (pid " +
+                                             std::to_string(p.process.pid) + ") is ignored; pid " +
+                                             std::to_string(other->process.pid) + " keeps the place");
+            }
+            return;
+        }
+        p.counted = true;
+        if (!(p.process == self_)) log(out::Level::Info, m.name + " (node " + std::to_string(m.node) + ") joined the group");
+    }
+    names_[m.node] = m.name;
+    p.info = m;
+    p.has_info = true;
+    p.last_info_at = now;
+    p.fresh = true;
+    p.pending.erase(std::remove_if(p.pending.begin(), p.pending.end(),
+                                   [&](const Pending& x) { return x.index != kInFlight && x.index <= m.cmd_seen; }),
+                    p.pending.end());
+    if (departed_.erase(m.node)) log(out::Level::Info, m.name + " is back; it reports what it holds");
+
+    // Mirror the leader's group state (a new leader inherits it).
+    if (!(p.process == self_) && m.node == leader_node(now)) {
+        orphans_.clear();
+        for (const auto& [a, age] : m.orphans) orphans_[a] = now - age / 1000.0;
+        pins_.clear();
+        for (const auto& [a, node] : m.pins) pins_[a] = node;
+    }
+}
+
+void Member::on_acquire(double now, const Process& from, const AcquireMsg& m) {
+    std::uint32_t leader = leader_node(now);
+    if (m.leader != from.node || from.node != leader) {
+        log(out::Level::Warning, "ignored Acquire of " + m.address.str() + " from node " + std::to_string(from.node) +
+                                     ", which is not the leader");
+        return;
+    }
+    // Every member notes the command against the destination (patent step 424).
+    for (auto& [proc, p] : peers_) {
+        if (proc.node != m.dest || !p.counted) continue;
+        bool matched = false;
+        for (auto& x : p.pending)
+            if (x.index == kInFlight && x.acquire && x.address == m.address) {
+                x.index = cmd_count_;
+                matched = true;
+                break;
+            }
+        if (!matched) p.pending.push_back({true, m.address, cmd_count_});
+    }
+    if (m.dest != self_.node) return;
+    if (!ok_) return log(out::Level::Info, "not acquiring " + m.address.str() + ": this host is failing its tests");
+    if (quiesced_) return log(out::Level::Info, "not acquiring " + m.address.str() + ": this host is quiesced");
+    if (stopping_) return log(out::Level::Info, "not acquiring " + m.address.str() + ": this host is stopping");
+    if (held_.count(m.address)) return;  // a repeat
+    if (quorum_lost()) return log(out::Level::Info, "not acquiring " + m.address.str() + ": no quorum");
+    if (!quorate_now()) {
+        log(out::Level::Info, "acquire of " + m.address.str() + " waits for quorum of ring " + std::to_string(ring_));
+        deferred_.push_back(m);
+        return;
+    }
+    do_acquire(now, m.address, m.handover, m.reason);
+}
+
+void Member::do_acquire(double now, const ServiceAddress& a, bool handover, const std::string& why) {
+    if (held_.count(a) || !ok_ || quiesced_ || stopping_) return;
+    held_[a] = AddressState::Acquiring;
+    reasons_[a] = why;
+    log(out::Level::Notice, "acquiring " + a.str() + ": " + why);
+    fx_->push_back(out::Plumb{a, !handover && cfg_.arp_probe_ms > 0, lifetime()});
+    last_refresh_at_ = now;
+    send_info(now);
+}
+
+void Member::on_release(double now, const Process& from, const ReleaseMsg& m) {
+    if (m.leader != from.node || from.node != leader_node(now)) {
+        log(out::Level::Warning, "ignored Release of " + m.address.str() + " from node " + std::to_string(from.node) +
+                                     ", which is not the leader");
+        return;
+    }
+    for (auto& [proc, p] : peers_) {
+        if (proc.node != m.dest || !p.counted) continue;
+        bool matched = false;
+        for (auto& x : p.pending)
+            if (x.index == kInFlight && !x.acquire && x.address == m.address) {
+                x.index = cmd_count_;
+                matched = true;
+                break;
+            }
+        if (!matched) p.pending.push_back({false, m.address, cmd_count_});
+    }
+    if (m.dest != self_.node) return;
+    auto it = held_.find(m.address);
+    if (it == held_.end() || it->second == AddressState::Releasing) return;
+    release_local(now, m.address, m.reason);
+}
+
+void Member::release_local(double now, const ServiceAddress& a, const std::string& why) {
+    held_[a] = AddressState::Releasing;
+    reasons_[a] = why;
+    log(out::Level::Notice, "releasing " + a.str() + ": " + why);
+    fx_->push_back(out::Unplumb{a});
+    send_info(now);
+}
+
+void Member::release_all(double now, const std::string& why) {
+    bool any = false;
+    for (auto& [a, st] : held_) {
+        if (st == AddressState::Releasing) continue;
+        st = AddressState::Releasing;
+        reasons_[a] = why;
+        log(out::Level::Notice, "releasing " + a.str() + ": " + why);
+        fx_->push_back(out::Unplumb{a});
+        any = true;
+    }
+    if (any) send_info(now);
+}
+
+void Member::on_request(double now, const Process& from, const RequestMsg& m) {
+    (void)from;
+    switch (m.kind) {
+    case RequestKind::Quiesce:
+    case RequestKind::Unquiesce:
+        if (m.target == self_.node) {
+            bool q = m.kind == RequestKind::Quiesce;
+            if (q != quiesced_) {
+                quiesced_ = q;
+                fx_->push_back(out::PersistQuiesce{q});
+                log(out::Level::Notice, std::string(q ? "quiesced" : "unquiesced") + " at the request of node " +
+                                            std::to_string(m.from));
+                deferred_.clear();
+                send_info(now);
+            }
+        }
+        break;
+    case RequestKind::Move:
+        // Every member applies the pin in the same (agreed) order.
+        if (!m.address.empty() && cfg_.preferred_node(m.address[0]) && counted_peer(m.target)) {
+            pins_[m.address[0]] = m.target;
+            log(out::Level::Notice, m.address[0].str() + " pinned to " + node_name(m.target) + " (move requested by node " +
+                                        std::to_string(m.from) + ")");
+        }
+        break;
+    case RequestKind::Unpin:
+        if (!m.address.empty() && pins_.erase(m.address[0]))
+            log(out::Level::Notice, m.address[0].str() + " unpinned (requested by node " + std::to_string(m.from) + ")");
+        break;
+    }
+}
+
+// ---------------------------------------------------------------- local events
+
+void Member::on_action_done(double now, const in::ActionDone& d) {
+    auto it = held_.find(d.address);
+    std::string why = reasons_.count(d.address) ? reasons_[d.address] : std::string();
+    if (!d.detail.empty()) why = why.empty() ? d.detail : why + " (" + d.detail + ")";
+    if (d.acquire) {
+        if (it == held_.end() || it->second != AddressState::Acquiring) return;  // overtaken by a release
+        if (d.ok) {
+            it->second = AddressState::Online;
+            emit(now, EventKind::Acquire, name_, d.address, why);
+        } else {
+            held_.erase(it);
+            reasons_.erase(d.address);
+            emit(now, EventKind::AcquireFailed, name_, d.address, d.detail);
+        }
+    } else {
+        if (it == held_.end()) return;
+        held_.erase(it);
+        reasons_.erase(d.address);
+        emit(now, d.ok ? EventKind::Release : EventKind::ReleaseFailed, name_, d.address, why);
+    }
+    send_info(now);
+}
+
+void Member::on_test(double now, const in::TestResult& t) {
+    if (t.ok) {
+        fails_ = 0;
+        if (!ok_ && ++passes_ >= cfg_.test_failures) {
+            ok_ = true;
+            passes_ = 0;
+            emit(now, EventKind::TestRecovered, name_, std::nullopt,
+                 "health tests pass again (" + std::to_string(cfg_.test_failures) + " in a row)");
+            send_info(now);
+        }
+        return;
+    }
+    passes_ = 0;
+    failing_test_ = t.detail;
+    if (ok_ && ++fails_ >= cfg_.test_failures) {
+        ok_ = false;
+        fails_ = 0;
+        emit(now, EventKind::TestFailed, name_, std::nullopt,
+             t.detail + " (" + std::to_string(cfg_.test_failures) + " failures in a row)");
+        release_all(now, "health test failed: " + t.detail);
+        deferred_.clear();
+        send_info(now);
+    }
+}
+
+void Member::on_command(double now, const in::Command& c) {
+    auto reply = [&](bool ok, std::string msg) { fx_->push_back(out::Reply{ok, std::move(msg)}); };
+    auto target = [&]() -> std::uint32_t { return c.node.empty() || c.node == name_ ? self_.node : node_id(c.node); };
+    switch (c.kind) {
+    case CommandKind::Quiesce:
+    case CommandKind::Unquiesce: {
+        bool q = c.kind == CommandKind::Quiesce;
+        std::uint32_t t = target();
+        if (t == 0) return reply(false, "no member named '" + c.node + "' in group " + cfg_.group);
+        if (t == self_.node) {
+            if (q != quiesced_) {
+                quiesced_ = q;
+                fx_->push_back(out::PersistQuiesce{q});
+                log(out::Level::Notice, q ? "quiesced by the operator" : "unquiesced by the operator");
+                if (q) deferred_.clear();
+                send_info(now);
+            }
+            return reply(true, name_ + (q ? " quiesced" : " unquiesced"));
+        }
+        RequestMsg r{self_.node, q ? RequestKind::Quiesce : RequestKind::Unquiesce, t, {}};
+        send(r, std::string(to_string(r.kind)) + " " + c.node);
+        return reply(true, std::string(q ? "quiesce" : "unquiesce") + " request sent to " + c.node);
+    }
+    case CommandKind::Move: {
+        if (!c.address || !cfg_.preferred_node(*c.address))
+            return reply(false, "address " + (c.address ? c.address->str() : std::string("?")) +
+                                    " is not one of group " + cfg_.group + "'s addresses");
+        if (c.node.empty()) return reply(false, "move needs a destination node");
+        std::uint32_t t = target();
+        if (t == 0) return reply(false, "no member named '" + c.node + "' in group " + cfg_.group);
+        RequestMsg r{self_.node, RequestKind::Move, t, {*c.address}};
+        send(r, "move " + c.address->str() + " " + c.node);
+        return reply(true, "move of " + c.address->str() + " to " + c.node + " requested");
+    }
+    case CommandKind::Unpin: {
+        if (!c.address || !cfg_.preferred_node(*c.address))
+            return reply(false, "address " + (c.address ? c.address->str() : std::string("?")) +
+                                    " is not one of group " + cfg_.group + "'s addresses");
+        RequestMsg r{self_.node, RequestKind::Unpin, 0, {*c.address}};
+        send(r, "unpin " + c.address->str());
+        return reply(true, "unpin of " + c.address->str() + " requested");
+    }
+    case CommandKind::Stop: {
+        if (!stopping_) {
+            stopping_ = true;
+            stop_deadline_ = now + (cfg_.stop_timeout ? *cfg_.stop_timeout : 20.0);
+            deferred_.clear();
+            log(out::Level::Notice, "graceful stop: handing over " + std::to_string(held_.size()) + " address(es)");
+            // Drop what is still only being acquired: nobody relies on it yet.
+            for (auto& [a, st] : held_)
+                if (st == AddressState::Acquiring) {
+                    st = AddressState::Releasing;
+                    fx_->push_back(out::Unplumb{a});
+                }
+            send_info(now);
+        }
+        return reply(true, "stopping");
+    }
+    }
+}
+
+// ---------------------------------------------------------------- time
+
+void Member::on_tick(double now) {
+    for (auto& [proc, p] : peers_) {
+        if (p.counted || p.reported || now - p.seen_at < 3 * interval()) continue;
+        p.reported = true;
+        log(out::Level::Warning, "CPG member node " + std::to_string(proc.node) + " pid " + std::to_string(proc.pid) +
+                                     " has sent no Info in " + secs(now - p.seen_at) +
+                                     " (a stray client or another version); ignoring it");
+    }
+    for (auto it = departed_.begin(); it != departed_.end();) {
+        if (now >= it->second.until) {
+            log(out::Level::Notice, "restart_grace passed for " + it->second.name + "; its addresses may move");
+            it = departed_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    if (stopping_ && now >= stop_deadline_ && !held_.empty()) {
+        for (auto& [a, st] : held_) {
+            if (st == AddressState::Releasing) continue;
+            st = AddressState::Releasing;
+            log(out::Level::Warning, "stop timeout: releasing " + a.str() + " without handover");
+            fx_->push_back(out::Unplumb{a});
+        }
+        fx_->push_back(out::Exit{0, "stop timeout passed; addresses released without handover"});
+        exited_ = true;
+        return;
+    }
+    if (now >= next_info_at_ && have_membership_) send_info(now);
+}
+
+double Member::next_wake() const {
+    double t = next_info_at_;
+    for (const auto& [n, d] : departed_) t = std::min(t, d.until);
+    if (stopping_) t = std::min(t, stop_deadline_);
+    // The end of the wait for fresh Infos after a membership change.
+    double r = view_change_at_ + 3 * interval();
+    if (have_membership_ && r > last_step_at_) t = std::min(t, r);
+    return t;
+}
+
+void Member::send_info(double now) {
+    if (!have_membership_ || exited_) return;
+    InfoMsg m;
+    m.seq = ++seq_;
+    m.node = self_.node;
+    m.name = name_;
+    m.ok = ok_;
+    m.quiesced = quiesced_;
+    m.stopping = stopping_;
+    m.load = load_;
+    m.capacity = capacity_;
+    m.digest = digest_;
+    m.cmd_seen = cmd_count_;
+    for (const auto& [a, st] : held_) m.serving.push_back({a, st});
+    if (is_leader(now)) {
+        for (const auto& [a, since] : orphans_)
+            m.orphans.emplace_back(a, static_cast<std::uint32_t>(std::min(4e9, std::max(0.0, (now - since) * 1000))));
+        for (const auto& [a, node] : pins_) m.pins.emplace_back(a, node);
+    }
+    send(m, "info");
+    next_info_at_ = now + interval();
+    if (!held_.empty()) {
+        std::vector<ServiceAddress> v;
+        for (const auto& [a, st] : held_)
+            if (st != AddressState::Releasing) v.push_back(a);
+        if (!v.empty()) fx_->push_back(out::Refresh{v, lifetime()});
+        last_refresh_at_ = now;
+    }
+}
+
+// ---------------------------------------------------------------- leader
+
+void Member::leader_check(double now) {
+    // A minority's "leader" leads nothing: announce leadership only with quorum.
+    if (!synced_ || !quorate_now()) return;
+    std::uint32_t l = leader_node(now);
+    if (l == last_leader_) return;
+    last_leader_ = l;
+    if (l == self_.node && is_leader(now))
+        emit(now, EventKind::Leader, name_, std::nullopt, name_ + " leads group " + cfg_.group + " (lowest node id)");
+}
+
+HostView Member::host_of(const Peer& p) const {
+    HostView h;
+    h.node = p.info.name;
+    h.id = p.process.node;
+    h.ok = p.info.ok;
+    h.quiesced = p.info.quiesced;
+    h.stopping = p.info.stopping;
+    h.config_match = p.info.digest == digest_;
+    h.load = p.info.load;
+    h.capacity = p.info.capacity;
+    h.serving = p.info.serving;
+    for (const auto& x : p.pending) {
+        auto it = std::find_if(h.serving.begin(), h.serving.end(),
+                               [&](const Holding& s) { return s.address == x.address; });
+        if (x.acquire) {
+            if (it == h.serving.end()) h.serving.push_back({x.address, AddressState::Acquiring});
+        } else if (it != h.serving.end()) {
+            it->state = AddressState::Releasing;
+        }
+    }
+    return h;
+}
+
+View Member::view(double now) const {
+    View v;
+    v.config = cfg_;
+    v.now = now;
+    for (const auto& [proc, p] : peers_) {
+        if (!p.counted || !p.has_info) continue;
+        HostView h = host_of(p);
+        if (silent(p, now)) {
+            double quiet = now - std::max(p.last_info_at, listening_since_);
+            if (quiet >= cfg_.restart_grace) continue;  // gone: what it held is free
+            h.departed = true;
+            h.departed_why = "silent for " + secs(quiet);
+        }
+        v.hosts.push_back(std::move(h));
+    }
+    for (const auto& [node, d] : departed_) {
+        bool present = false;
+        for (const auto& h : v.hosts) present = present || h.id == node;
+        if (present) continue;
+        HostView h;
+        h.node = d.name;
+        h.id = node;
+        h.departed = true;
+        h.departed_why = d.why;
+        h.serving = d.serving;
+        v.hosts.push_back(std::move(h));
+    }
+    v.orphans = orphans_;
+    for (const auto& [a, node] : pins_) v.pins[a] = node_name(node);
+    return v;
+}
+
+void Member::maybe_plan(double now) {
+    if (exited_ || !synced_ || !is_leader(now) || !quorate_now() || !ready(now)) return;
+    View v = view(now);
+    Plan p = plan(v, random_);
+
+    for (const auto& [a, since] : p.orphans)
+        if (!orphans_.count(a)) {
+            const std::string* pn = cfg_.preferred_node(a);
+            emit(now, EventKind::Orphaned, pn ? *pn : "", a, (pn ? *pn : std::string("?")) + " is not a member");
+        }
+    bool group_state_changed = p.orphans.size() != orphans_.size();
+    orphans_ = p.orphans;
+    std::map<ServiceAddress, std::uint32_t> pins;
+    for (const auto& [a, node] : p.pins)
+        if (std::uint32_t id = node_id(node)) pins[a] = id;
+    group_state_changed = group_state_changed || pins != pins_;
+    pins_ = pins;
+    for (auto it = expired_.begin(); it != expired_.end();)
+        it = orphans_.count(*it) ? std::next(it) : expired_.erase(it);
+    for (const auto& n : p.notes)
+        if (notes_.insert(n).second) log(out::Level::Warning, n);
+
+    std::set<ServiceAddress> cannot;
+    for (const auto& d : p.decisions) {
+        switch (d.action) {
+        case Action::Acquire: {
+            AcquireMsg m{self_.node, d.node_id, d.address, d.handover, d.reason};
+            for (auto& [proc, peer] : peers_)
+                if (proc.node == d.node_id && peer.counted) peer.pending.push_back({true, d.address, kInFlight});
+            log(out::Level::Notice, "decision: " + d.node + " acquires " + d.address.str() + ": " + d.reason);
+            send(m, "acquire " + d.address.str() + " -> " + d.node);
+            break;
+        }
+        case Action::Expire:
+            if (expired_.insert(d.address).second) emit(now, EventKind::Expired, d.node, d.address, d.reason);
+            [[fallthrough]];
+        case Action::Release: {
+            ReleaseMsg m{self_.node, d.node_id, d.address, d.reason};
+            for (auto& [proc, peer] : peers_)
+                if (proc.node == d.node_id && peer.counted) peer.pending.push_back({false, d.address, kInFlight});
+            log(out::Level::Notice, "decision: " + d.node + " releases " + d.address.str() + ": " + d.reason);
+            send(m, "release " + d.address.str() + " -> " + d.node);
+            break;
+        }
+        case Action::CannotAssign:
+            cannot.insert(d.address);
+            if (!cannot_assign_.count(d.address)) emit(now, EventKind::CannotAssign, "", d.address, d.reason);
+            break;
+        }
+    }
+    cannot_assign_ = cannot;
+    if (group_state_changed) send_info(now);
+}
+
+void Member::maybe_exit(double now) {
+    (void)now;
+    if (stopping_ && !exited_ && held_.empty()) {
+        exited_ = true;
+        fx_->push_back(out::Exit{0, "graceful stop complete: nothing held"});
+    }
+}
+
+MemberStatus Member::status(double now) const {
+    MemberStatus s;
+    s.group = cfg_.group;
+    s.name = name_;
+    s.self = self_;
+    s.leader = leader_node(now);
+    s.leader_name = s.leader ? node_name(s.leader) : "";
+    s.quorate = quorate_now();
+    s.quorum_known = quorum_known_;
+    s.ready = ready(now);
+    s.ring = ring_;
+    s.ok = ok_;
+    s.quiesced = quiesced_;
+    s.stopping = stopping_;
+    s.held = held_;
+    for (const auto& [proc, p] : peers_) {
+        PeerStatus ps;
+        ps.process = proc;
+        ps.name = p.has_info ? p.info.name : node_name(proc.node);
+        ps.counted = p.counted;
+        ps.silent = silent(p, now);
+        if (p.has_info) ps.host = host_of(p);
+        s.peers.push_back(ps);
+    }
+    for (const auto& [node, d] : departed_) {
+        PeerStatus ps;
+        ps.process = {node, 0};
+        ps.name = d.name;
+        ps.departed = true;
+        ps.departed_why = d.why;
+        ps.host.node = d.name;
+        ps.host.id = node;
+        ps.host.serving = d.serving;
+        s.peers.push_back(ps);
+    }
+    s.orphans = orphans_;
+    for (const auto& [a, node] : pins_) s.pins[a] = node_name(node);
+    s.cannot_assign = cannot_assign_;
+    s.dropped_messages = dropped_;
+    return s;
+}
+
+}  // namespace rais

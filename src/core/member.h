@@ -1,0 +1,333 @@
+// Member: one host's protocol state machine for one service group.
+//
+// step(now, input) -> effects. Inputs are everything the shell observes (CPG
+// membership and messages, quorum, ticks, fence confirmations, test results,
+// load samples, outcomes of address actions, operator commands); effects are
+// everything the shell must do (multicast, plumb, unplumb, refresh lifetimes,
+// emit events, log, persist the quiesce flag, reply to a command, exit). The
+// Member does no I/O, reads no clock (time comes with every step) and draws
+// random choices only from the seeded source it was given.
+//
+// Invariants it keeps (DESIGN §3, §4):
+//  - only the leader (lowest node id among counted, non-silent members) plans,
+//    and only when quorate for the current ring and holding a fresh Info from
+//    every counted member (or 3 x interval after the membership change);
+//  - Acquire/Release are obeyed only from the leader of the current view,
+//    repeats are ignored, and a host that is not OK, quiesced or stopping
+//    acquires nothing;
+//  - loss of quorum releases every address at once; with quorum unknown for
+//    the current ring nothing is acquired (acquires wait) and nothing planned;
+//  - a departed member's addresses stay held (unassignable) for
+//    restart_grace after "process down" or silence, and until fencing is
+//    confirmed after "node down" when fencing is active;
+//  - every decision carries a reason, which reaches the log and the events.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "core/codec.h"
+#include "core/config.h"
+#include "core/model.h"
+#include "core/random.h"
+
+namespace rais {
+
+// A CPG process: (node id, pid).
+struct Process {
+    std::uint32_t node = 0;
+    std::uint32_t pid = 0;
+    bool operator==(const Process& o) const { return node == o.node && pid == o.pid; }
+    bool operator<(const Process& o) const { return node != o.node ? node < o.node : pid < o.pid; }
+};
+
+// The confchg reasons of corosync's CPG (values as in <corosync/cpg.h>).
+enum class ChangeReason : std::uint8_t { Join = 1, Leave = 2, NodeDown = 3, NodeUp = 4, ProcDown = 5 };
+const char* to_string(ChangeReason r);
+
+enum class EventKind : std::uint8_t {
+    Acquire, Release, AcquireFailed, ReleaseFailed, TestFailed, TestRecovered, CannotAssign,
+    Orphaned, Expired, Leader, DnsUpdate, DnsFailed
+};
+const char* to_string(EventKind k);
+
+struct Event {
+    EventKind kind = EventKind::Acquire;
+    double time = 0;
+    std::string group;
+    std::string node;
+    std::optional<ServiceAddress> address;
+    std::string reason;
+};
+
+enum class CommandKind : std::uint8_t { Quiesce, Unquiesce, Move, Unpin, Stop };
+
+namespace in {
+struct Membership {
+    std::uint64_t ring = 0;                 // totem ring sequence of this view
+    std::vector<Process> members;           // in CPG order
+    std::vector<std::pair<Process, ChangeReason>> left;
+    std::vector<std::pair<Process, ChangeReason>> joined;
+    std::vector<std::uint32_t> nodes;       // totem members (node ids) of this ring
+};
+struct Quorum {
+    std::uint64_t ring = 0;
+    bool quorate = false;
+};
+struct Delivered {
+    Process from;
+    std::vector<std::uint8_t> bytes;
+};
+struct Tick {};
+struct Fenced {
+    std::uint32_t node = 0;                 // node id confirmed down by the cluster's fencing
+};
+struct TestResult {
+    bool ok = true;
+    std::string detail;                     // which test, and what it said
+};
+struct LoadSample {
+    double load = 0, capacity = 100;
+};
+struct ActionDone {
+    ServiceAddress address;
+    bool acquire = true;                    // acquire or release action
+    bool ok = true;
+    std::string detail;
+};
+struct AddressLost {                        // vanished from the interface behind our back
+    ServiceAddress address;
+    std::string why;
+};
+struct Command {
+    CommandKind kind = CommandKind::Quiesce;
+    std::string node;                       // empty = this host
+    std::optional<ServiceAddress> address;
+};
+struct Reload {
+    GroupConfig config;
+};
+}  // namespace in
+
+using Input = std::variant<in::Membership, in::Quorum, in::Delivered, in::Tick, in::Fenced, in::TestResult,
+                           in::LoadSample, in::ActionDone, in::AddressLost, in::Command, in::Reload>;
+
+namespace out {
+struct Send {                               // multicast to the group, agreed order
+    std::vector<std::uint8_t> bytes;
+    std::string what;                       // one-line summary for traces
+};
+struct Plumb {                              // add the address; answer with ActionDone
+    ServiceAddress address;
+    bool probe = true;                      // ARP probe first (rule 4.5); false on handover
+    double lifetime = 0;                    // kernel valid/preferred lifetime, s
+};
+struct Unplumb {                            // remove the address; answer with ActionDone
+    ServiceAddress address;
+};
+struct Refresh {                            // re-arm kernel lifetimes of held addresses
+    std::vector<ServiceAddress> addresses;
+    double lifetime = 0;
+};
+struct Emit {
+    Event event;
+};
+enum class Level : std::uint8_t { Debug, Info, Notice, Warning, Error };
+struct Log {
+    Level level = Level::Info;
+    std::string text;
+};
+struct PersistQuiesce {
+    bool quiesced = false;
+};
+struct Reply {                              // answer to a local Command
+    bool ok = true;
+    std::string message;
+};
+struct Exit {                               // stop the process (graceful stop done)
+    int code = 0;
+    std::string why;
+};
+}  // namespace out
+
+using Effect = std::variant<out::Send, out::Plumb, out::Unplumb, out::Refresh, out::Emit, out::Log,
+                            out::PersistQuiesce, out::Reply, out::Exit>;
+using Effects = std::vector<Effect>;
+
+struct MemberSetup {
+    GroupConfig config;
+    Process self;
+    std::string name;                       // this node's cluster name
+    bool fencing_active = false;            // fencing=require, or auto with stonith-enabled
+    bool quiesced = false;                  // persisted across restarts
+    std::vector<ServiceAddress> found;      // group addresses already on our interfaces at start
+    std::uint64_t seed = 1;
+};
+
+// What a member knows of one peer, for status output.
+struct PeerStatus {
+    Process process;
+    std::string name;
+    bool counted = false, silent = false, departed = false;
+    std::string departed_why;
+    HostView host;                          // as last reported (pending commands applied)
+};
+
+struct MemberStatus {
+    std::string group, name;
+    Process self;
+    std::uint32_t leader = 0;               // node id, 0 = none
+    std::string leader_name;
+    bool quorate = false, quorum_known = false, ready = false;
+    std::uint64_t ring = 0;
+    bool ok = true, quiesced = false, stopping = false;
+    std::map<ServiceAddress, AddressState> held;
+    std::vector<PeerStatus> peers;
+    std::map<ServiceAddress, double> orphans;        // since, local clock
+    std::map<ServiceAddress, std::string> pins;      // node name
+    std::set<ServiceAddress> cannot_assign;
+    std::uint64_t dropped_messages = 0;
+};
+
+class Member {
+public:
+    explicit Member(MemberSetup setup);
+
+    // Must be the first call: reports leftover addresses, sends nothing yet
+    // (the first Membership triggers the first Info).
+    Effects start(double now);
+    Effects step(double now, const Input& input);
+
+    // The latest time by which the shell must deliver a Tick.
+    double next_wake() const;
+
+    MemberStatus status(double now) const;
+    // The view the leader plans from (hosts = counted members and departed ones).
+    View view(double now) const;
+
+    const Process& self() const { return self_; }
+    const std::string& name() const { return name_; }
+    bool is_leader(double now) const;
+    const std::map<ServiceAddress, AddressState>& held() const { return held_; }
+    const GroupConfig& config() const { return cfg_; }
+
+private:
+    struct Pending {
+        bool acquire;
+        ServiceAddress address;
+        std::uint32_t index;                // command index, kInFlight until delivered
+    };
+    struct Peer {
+        Process process;
+        bool counted = false;
+        bool reported = false;              // stray or duplicate already reported
+        bool has_info = false;
+        InfoMsg info;
+        double last_info_at = 0;
+        double seen_at = 0;                 // when it first appeared in a view
+        bool fresh = false;                 // sent an Info since the last membership change
+        std::vector<Pending> pending;
+    };
+    struct Departed {
+        std::string name;
+        std::uint32_t node = 0;
+        std::vector<Holding> serving;
+        double until = 0;                   // restart grace end; infinity while awaiting fencing
+        bool awaiting_fence = false;
+        std::string why;
+    };
+
+    static constexpr std::uint32_t kInFlight = 0xffffffffu;
+
+    // input handlers
+    void on_membership(double now, const in::Membership& m);
+    void on_quorum(double now, const in::Quorum& q);
+    void on_delivered(double now, const in::Delivered& d);
+    void on_tick(double now);
+    void on_info(double now, Peer& p, const InfoMsg& m);
+    void on_acquire(double now, const Process& from, const AcquireMsg& m);
+    void on_release(double now, const Process& from, const ReleaseMsg& m);
+    void on_request(double now, const Process& from, const RequestMsg& m);
+    void on_action_done(double now, const in::ActionDone& d);
+    void on_test(double now, const in::TestResult& t);
+    void on_command(double now, const in::Command& c);
+
+    // local actions
+    void send(Message m, std::string what);
+    void send_info(double now);
+    void do_acquire(double now, const ServiceAddress& a, bool handover, const std::string& why);
+    void release_local(double now, const ServiceAddress& a, const std::string& why);
+    void release_all(double now, const std::string& why);
+    void emit(double now, EventKind k, const std::string& node, std::optional<ServiceAddress> a, std::string why);
+    void log(out::Level l, std::string text);
+    void maybe_plan(double now);
+    void maybe_exit(double now);
+    void leader_check(double now);
+
+    // derived state
+    bool quorate_now() const { return quorum_known_ && quorate_ && quorum_ring_ == ring_; }
+    bool quorum_lost() const { return quorum_known_ && !quorate_; }
+    bool silent(const Peer& p, double now) const;
+    std::uint32_t leader_node(double now) const;
+    bool ready(double now) const;
+    Peer* peer(const Process& p);
+    const Peer* counted_peer(std::uint32_t node) const;
+    std::string node_name(std::uint32_t node) const;
+    std::uint32_t node_id(const std::string& name) const;
+    HostView host_of(const Peer& p) const;
+    double lifetime() const { return cfg_.restart_grace - 1.0; }
+    double interval() const { return cfg_.interval_ms / 1000.0; }
+
+    GroupConfig cfg_;
+    std::string digest_;
+    Process self_;
+    std::string name_;
+    bool fencing_active_;
+    RandomSource random_;
+
+    // group view
+    bool have_membership_ = false;
+    std::uint64_t ring_ = 0;
+    std::vector<Process> members_;
+    std::map<Process, Peer> peers_;
+    std::map<std::uint32_t, Departed> departed_;
+    std::map<std::uint32_t, std::string> names_;    // node id -> name, learned from Infos
+    double view_change_at_ = 0;
+    std::uint32_t cmd_count_ = 0;
+    bool quorum_known_ = false, quorate_ = false;
+    std::uint64_t quorum_ring_ = 0;
+    std::uint32_t last_leader_ = 0;
+
+    // this host
+    bool ok_ = true, quiesced_ = false, stopping_ = false;
+    unsigned fails_ = 0, passes_ = 0;
+    std::string failing_test_;
+    double load_ = 0, capacity_ = 100;
+    std::map<ServiceAddress, AddressState> held_;
+    std::map<ServiceAddress, std::string> reasons_;  // why each held address is acquiring/releasing
+    bool synced_ = false;                           // heard the whole group once since starting
+    std::vector<AcquireMsg> deferred_;              // acquires waiting for quorum of this ring
+    std::uint64_t seq_ = 0;
+    double next_info_at_ = 0;
+    double last_refresh_at_ = -1;
+    double stop_deadline_ = 0;
+    bool exited_ = false;
+    double last_step_at_ = 0;
+    double listening_since_ = 0;                    // end of our last stall
+
+    // group state the leader keeps (and every member mirrors)
+    std::map<ServiceAddress, double> orphans_;
+    std::map<ServiceAddress, std::uint32_t> pins_;
+    std::set<ServiceAddress> cannot_assign_, expired_;
+    std::set<std::string> notes_;
+    std::uint64_t dropped_ = 0;
+
+    Effects* fx_ = nullptr;                         // effects of the step under way
+};
+
+}  // namespace rais

@@ -1,0 +1,309 @@
+#include "core/planner.h"
+
+#include <cstdio>
+#include <set>
+#include <unordered_map>
+
+namespace rais {
+
+const char* to_string(AddressState s) {
+    switch (s) {
+    case AddressState::Acquiring: return "acquiring";
+    case AddressState::Releasing: return "releasing";
+    case AddressState::Online: break;
+    }
+    return "online";
+}
+
+const char* to_string(Action a) {
+    switch (a) {
+    case Action::Release: return "release";
+    case Action::CannotAssign: return "cannot_assign";
+    case Action::Expire: return "expire";
+    case Action::Acquire: break;
+    }
+    return "acquire";
+}
+
+namespace {
+
+// One row of the patent's host table, with what the planner derives from it.
+struct Host {
+    const HostView* view;
+    bool live;        // a member we can talk to
+    bool eligible;    // may be given an address: live, OK, not quiesced, not stopping, same config
+    bool spare;       // no configured address (whatever it serves now)
+    double util;
+    std::size_t count;  // addresses held, counting those given in this pass
+};
+
+struct Holder {
+    Host* host;
+    AddressState state;
+};
+
+std::string fmt_num(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+}
+
+std::string fmt_util(double u) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f%%", u);
+    return buf;
+}
+
+class Pass {
+public:
+    Pass(const View& v, RandomSource& r) : view_(v), random_(r) {}
+
+    Plan run();
+
+private:
+    Host* pick(const std::vector<Host*>& tier);
+    std::string why_picked(const Host* h, const char* tier) const;
+    void acquire(const ServiceAddress& a, Host* h, bool handover, std::string reason);
+    void release(const ServiceAddress& a, Host* h, Action act, std::string reason);
+    // The unserved rule: pin, preferred, hot spare, non-spare eligible, cannot assign.
+    Host* choose_new(const ServiceAddress& a, Host* pin, Host* pref, bool pref_usable, std::string* reason,
+                     const std::string& context);
+
+    const View& view_;
+    RandomSource& random_;
+    Plan out_;
+    std::vector<Host> hosts_;
+    std::unordered_map<std::string, Host*> by_name_;
+    std::vector<Host*> spares_, non_spares_;
+};
+
+Host* Pass::pick(const std::vector<Host*>& tier) {
+    if (tier.empty()) return nullptr;
+    if (view_.config.placement == Placement::Random) return tier[random_.below(tier.size())];
+    Host* best = tier.front();
+    for (Host* h : tier) {
+        if (h->util < best->util ||
+            (h->util == best->util &&
+             (h->count < best->count || (h->count == best->count && h->view->id < best->view->id))))
+            best = h;
+    }
+    return best;
+}
+
+std::string Pass::why_picked(const Host* h, const char* tier) const {
+    if (view_.config.placement == Placement::Random) return std::string(tier) + " " + h->view->node + " (random pick)";
+    return std::string(tier) + " " + h->view->node + " is least loaded (" + fmt_util(h->util) + ", " +
+           std::to_string(h->count) + (h->count == 1 ? " address)" : " addresses)");
+}
+
+void Pass::acquire(const ServiceAddress& a, Host* h, bool handover, std::string reason) {
+    out_.decisions.push_back({Action::Acquire, a, h->view->node, h->view->id, handover, std::move(reason)});
+    h->count++;
+}
+
+void Pass::release(const ServiceAddress& a, Host* h, Action act, std::string reason) {
+    out_.decisions.push_back({act, a, h->view->node, h->view->id, false, std::move(reason)});
+}
+
+Host* Pass::choose_new(const ServiceAddress& a, Host* pin, Host* pref, bool pref_usable, std::string* reason,
+                       const std::string& context) {
+    if (pin && pin->eligible) {
+        *reason = context + "pinned to " + pin->view->node + " by a move";
+        return pin;
+    }
+    if (pref && pref_usable && pref->eligible) {
+        *reason = context + "preferred host " + pref->view->node;
+        return pref;
+    }
+    if (Host* s = pick(spares_)) {
+        *reason = context + why_picked(s, "hot spare");
+        return s;
+    }
+    if (Host* n = pick(non_spares_)) {
+        *reason = context + why_picked(n, "no hot spare left;");
+        return n;
+    }
+    std::string why = context + "no eligible host";
+    const std::string* pn = view_.config.preferred_node(a);
+    if (pn) {
+        if (!pref) why += ": preferred host " + *pn + " is not a member";
+        else if (!pref->view->ok) why += ": preferred host " + *pn + " is failing its tests";
+        else if (pref->view->quiesced) why += ": preferred host " + *pn + " is quiesced";
+        else if (pref->view->stopping) why += ": preferred host " + *pn + " is stopping";
+        else if (!pref->view->config_match) why += ": preferred host " + *pn + " has a different configuration";
+    }
+    why += pn ? "; no hot spare or other host can take it" : ": no hot spare or other host can take it";
+    *reason = why;
+    return nullptr;
+}
+
+Plan Pass::run() {
+    const GroupConfig& cfg = view_.config;
+    std::set<std::string> configured_nodes;
+    for (const auto& p : cfg.addresses) configured_nodes.insert(p.node);
+
+    hosts_.reserve(view_.hosts.size());
+    for (const auto& hv : view_.hosts) {
+        Host h;
+        h.view = &hv;
+        h.live = !hv.departed;
+        h.eligible = h.live && hv.ok && !hv.quiesced && !hv.stopping && hv.config_match;
+        h.spare = configured_nodes.count(hv.node) == 0;
+        h.util = hv.utilization();
+        h.count = hv.serving.size();
+        hosts_.push_back(h);
+    }
+    for (auto& h : hosts_) {
+        by_name_[h.view->node] = &h;
+        if (h.eligible) (h.spare ? spares_ : non_spares_).push_back(&h);
+        if (h.live && !h.view->config_match)
+            out_.notes.push_back(h.view->node + " has a different configuration digest: it keeps what it holds and is given nothing");
+    }
+
+    // The control table: for each address, who claims it.
+    std::unordered_map<std::string, std::vector<Holder>> claims;
+    std::set<ServiceAddress> configured;
+    for (const auto& p : cfg.addresses) configured.insert(p.address);
+    for (auto& h : hosts_) {
+        for (const auto& s : h.view->serving) {
+            if (configured.count(s.address)) {
+                claims[std::string(reinterpret_cast<const char*>(s.address.bytes()), s.address.size())].push_back(
+                    {&h, s.state});
+            } else if (h.live && h.view->config_match && s.state != AddressState::Releasing) {
+                release(s.address, &h, Action::Release,
+                        s.address.str() + " is not one of the group's addresses");
+            }
+        }
+    }
+
+    // Pins survive only while their host is a live member.
+    for (const auto& [addr, node] : view_.pins) {
+        auto it = by_name_.find(node);
+        if (it != by_name_.end() && it->second->live && configured.count(addr)) out_.pins[addr] = node;
+        else out_.notes.push_back("pin of " + addr.str() + " to " + node + " dropped: " + node + " is not a member");
+    }
+
+    static const std::vector<Holder> none;
+    for (const auto& p : cfg.addresses) {
+        const ServiceAddress& a = p.address;
+        auto cit = claims.find(std::string(reinterpret_cast<const char*>(a.bytes()), a.size()));
+        const std::vector<Holder>& holders = cit == claims.end() ? none : cit->second;
+
+        auto pit = by_name_.find(p.node);
+        Host* pref = pit != by_name_.end() && pit->second->live ? pit->second : nullptr;
+        Host* pin = nullptr;
+        if (auto q = out_.pins.find(a); q != out_.pins.end()) pin = by_name_[q->second];
+
+        // Orphans: the preferred host is not a member. The countdown runs
+        // until it returns; once orphan_timeout has passed, nobody serves it.
+        if (!pref) {
+            auto o = view_.orphans.find(a);
+            double since = o == view_.orphans.end() ? view_.now : o->second;
+            out_.orphans[a] = since;
+            if (cfg.orphan_timeout > 0 && view_.now - since >= cfg.orphan_timeout) {
+                for (const auto& h : holders)
+                    if (h.host->live && h.host->view->config_match && h.state != AddressState::Releasing)
+                        release(a, h.host, Action::Expire,
+                                "orphaned: " + p.node + " has been away longer than orphan_timeout (" +
+                                    fmt_num(cfg.orphan_timeout) + " s)");
+                continue;
+            }
+        }
+
+        // Addresses in transition are left alone.
+        bool moving = false;
+        for (const auto& h : holders) moving = moving || h.state != AddressState::Online;
+        if (moving) continue;
+
+        // The patent sets a preferred id_address only for a host that is OK.
+        bool pref_usable = pref && pref->view->ok && !pref->view->stopping && pref->view->config_match;
+
+        if (holders.empty()) {
+            std::string reason;
+            std::string context = pref ? "" : p.node + " is not a member; ";
+            if (Host* c = choose_new(a, pin, pref, pref_usable, &reason, context)) {
+                acquire(a, c, false, reason);
+            } else {
+                out_.decisions.push_back({Action::CannotAssign, a, "", 0, false, reason});
+            }
+            continue;
+        }
+
+        // A holder may keep the address when it is a live member that is not
+        // stopping and shares the leader's configuration.
+        std::vector<Host*> keepable;
+        std::vector<Host*> stopping;
+        for (const auto& h : holders) {
+            if (h.host->live && h.host->view->config_match) {
+                if (h.host->view->stopping) stopping.push_back(h.host);
+                else keepable.push_back(h.host);
+            }
+        }
+
+        if (keepable.empty()) {
+            if (stopping.empty()) continue;  // held only by departed or foreign-config hosts: wait
+            // Graceful stop: hand over (make before break), or give it up.
+            std::string reason;
+            std::string context = stopping.front()->view->node + " is stopping; ";
+            if (Host* c = choose_new(a, pin, pref, pref_usable, &reason, context)) {
+                acquire(a, c, true, reason + " takes over");
+            } else {
+                for (Host* s : stopping) release(a, s, Action::Release, reason);
+            }
+            continue;
+        }
+
+        bool pin_holds = false;
+        for (Host* k : keepable) pin_holds = pin_holds || k == pin;
+        if (pin && pin->eligible && !pin_holds) {
+            acquire(a, pin, true, "moved to " + pin->view->node + " by the operator (handover)");
+            continue;
+        }
+
+        bool pref_holds = false;
+        for (const auto& h : holders) pref_holds = pref_holds || h.host == pref;
+        // Failback: inject the preferred host so the duplicate rule releases
+        // the current holder first; the preferred host acquires next pass.
+        bool injected = !pin && cfg.failback && pref_usable && !pref->view->quiesced && pref->live && !pref_holds;
+        std::size_t ids = holders.size() + (injected ? 1 : 0);
+        if (ids <= 1) continue;
+
+        Host* choice = nullptr;
+        std::string why;
+        if (pin && pin_holds) {
+            choice = pin;
+            why = "pinned to " + pin->view->node;
+        } else if (pref && (pref_holds || injected) && pref_usable && !pref->view->quiesced) {
+            choice = pref;
+            why = injected ? "failback: preferred host " + pref->view->node + " is back"
+                           : "preferred host " + pref->view->node + " keeps it";
+        } else {
+            std::vector<Host*> spare_holders;
+            for (Host* k : keepable)
+                if (k->spare && k->eligible) spare_holders.push_back(k);
+            if (!spare_holders.empty()) {
+                choice = pick(spare_holders);
+                why = why_picked(choice, "hot spare") + " and keeps it";
+            } else {
+                choice = pick(keepable);
+                why = why_picked(choice, "holder") + " and keeps it";
+            }
+        }
+        for (const auto& h : holders) {
+            if (h.host == choice || !h.host->live || !h.host->view->config_match) continue;
+            release(a, h.host, Action::Release,
+                    (injected ? why + "; " + h.host->view->node + " releases first"
+                              : "duplicate: " + why));
+        }
+    }
+    return std::move(out_);
+}
+
+}  // namespace
+
+Plan plan(const View& view, RandomSource& random) {
+    Pass pass(view, random);
+    return pass.run();
+}
+
+}  // namespace rais
