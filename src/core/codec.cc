@@ -217,6 +217,13 @@ std::variant<Message, DecodeError> decode(const std::uint8_t* data, std::size_t 
         }
         if (!get_addr_list(c(11).get(), &m.orphans)) return DecodeError{"Info: invalid orphan address"};
         if (!get_addr_list(c(12).get(), &m.pins)) return DecodeError{"Info: invalid pinned address"};
+        for (const auto* list : {&m.orphans, &m.pins})
+            for (std::size_t i = 0; i < list->size(); i++)
+                for (std::size_t j = 0; j < i; j++)
+                    if ((*list)[i].first == (*list)[j].first)
+                        return DecodeError{"Info: address " + (*list)[i].first.str() + " listed twice"};
+        for (const auto& [a, node] : m.pins)
+            if (node == 0) return DecodeError{"Info: pin to node id 0"};
         return Message{std::move(m)};
     }
     case Kind::Acquire: {
@@ -226,6 +233,7 @@ std::variant<Message, DecodeError> decode(const std::uint8_t* data, std::size_t 
         if (!get_addr_tuple(child(v.get(), 2).get(), &m.address)) return DecodeError{"Acquire: invalid address"};
         m.handover = g_variant_get_boolean(child(v.get(), 3).get());
         m.reason = get_str(v.get(), 4);
+        if (m.leader == 0 || m.dest == 0) return DecodeError{"Acquire: node id 0"};
         return Message{std::move(m)};
     }
     case Kind::Release: {
@@ -234,6 +242,7 @@ std::variant<Message, DecodeError> decode(const std::uint8_t* data, std::size_t 
         m.dest = g_variant_get_uint32(child(v.get(), 1).get());
         if (!get_addr_tuple(child(v.get(), 2).get(), &m.address)) return DecodeError{"Release: invalid address"};
         m.reason = get_str(v.get(), 3);
+        if (m.leader == 0 || m.dest == 0) return DecodeError{"Release: node id 0"};
         return Message{std::move(m)};
     }
     case Kind::Request: {
@@ -243,6 +252,8 @@ std::variant<Message, DecodeError> decode(const std::uint8_t* data, std::size_t 
         if (k < 1 || k > 4) return DecodeError{"Request: unknown kind " + std::to_string(k)};
         m.kind = static_cast<RequestKind>(k);
         m.target = g_variant_get_uint32(child(v.get(), 2).get());
+        if (m.from == 0) return DecodeError{"Request: node id 0"};
+        if (m.target == 0 && m.kind != RequestKind::Unpin) return DecodeError{"Request: target node id 0"};
         auto list = child(v.get(), 3);
         gsize n = g_variant_n_children(list.get());
         if (n > 1) return DecodeError{"Request: more than one address"};

@@ -6,25 +6,6 @@
 
 namespace rais {
 
-const char* to_string(AddressState s) {
-    switch (s) {
-    case AddressState::Acquiring: return "acquiring";
-    case AddressState::Releasing: return "releasing";
-    case AddressState::Online: break;
-    }
-    return "online";
-}
-
-const char* to_string(Action a) {
-    switch (a) {
-    case Action::Release: return "release";
-    case Action::CannotAssign: return "cannot_assign";
-    case Action::Expire: return "expire";
-    case Action::Acquire: break;
-    }
-    return "acquire";
-}
-
 namespace {
 
 // One row of the patent's host table, with what the planner derives from it.
@@ -126,7 +107,7 @@ Host* Pass::choose_new(const ServiceAddress& a, Host* pin, Host* pref, bool pref
     std::string why = context + "no eligible host";
     const std::string* pn = view_.config.preferred_node(a);
     if (pn) {
-        if (!pref) why += ": preferred host " + *pn + " is not a member";
+        if (!pref) why += context.empty() ? ": preferred host " + *pn + " is not a member" : "";
         else if (!pref->view->ok) why += ": preferred host " + *pn + " is failing its tests";
         else if (pref->view->quiesced) why += ": preferred host " + *pn + " is quiesced";
         else if (pref->view->stopping) why += ": preferred host " + *pn + " is stopping";
@@ -171,7 +152,7 @@ Plan Pass::run() {
                     {&h, s.state});
             } else if (h.live && h.view->config_match && s.state != AddressState::Releasing) {
                 release(s.address, &h, Action::Release,
-                        s.address.str() + " is not one of the group's addresses");
+                        h.view->node + " serves " + s.address.str() + ", which is not one of the group's addresses");
             }
         }
     }
@@ -179,8 +160,12 @@ Plan Pass::run() {
     // Pins survive only while their host is a live member.
     for (const auto& [addr, node] : view_.pins) {
         auto it = by_name_.find(node);
-        if (it != by_name_.end() && it->second->live && configured.count(addr)) out_.pins[addr] = node;
-        else out_.notes.push_back("pin of " + addr.str() + " to " + node + " dropped: " + node + " is not a member");
+        if (!configured.count(addr))
+            out_.notes.push_back("pin of " + addr.str() + " dropped: not one of the group's addresses");
+        else if (it == by_name_.end() || !it->second->live)
+            out_.notes.push_back("pin of " + addr.str() + " to " + node + " dropped: " + node + " is not a member");
+        else
+            out_.pins[addr] = node;
     }
 
     static const std::vector<Holder> none;
