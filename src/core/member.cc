@@ -76,6 +76,7 @@ Effects Member::start(double now) {
         last_refresh_at_ = now;
     }
     next_info_at_ = now;
+    last_step_at_ = now;
     fx_ = nullptr;
     return fx;
 }
@@ -369,31 +370,43 @@ void Member::on_info(double now, Peer& p, const InfoMsg& m) {
     }
 }
 
-void Member::on_acquire(double now, const Process& from, const AcquireMsg& m) {
-    std::uint32_t leader = leader_node(now);
-    if (m.leader != from.node || from.node != leader) {
-        log(out::Level::Warning, "ignored Acquire of " + m.address.str() + " from node " + std::to_string(from.node) +
-                                     ", which is not the leader");
-        return;
-    }
-    // Every member notes the command against the destination (patent step 424).
+bool Member::from_leader(double now, const Process& from, std::uint32_t claimed, const char* what,
+                         const ServiceAddress& a) {
+    if (claimed == from.node && from.node == leader_node(now)) return true;
+    log(out::Level::Warning, std::string("ignored ") + what + " of " + a.str() + " from node " +
+                                 std::to_string(from.node) + ", which is not the leader");
+    return false;
+}
+
+void Member::note_command(std::uint32_t dest, bool acquire, const ServiceAddress& a, std::uint32_t index) {
     for (auto& [proc, p] : peers_) {
-        if (proc.node != m.dest || !p.counted) continue;
-        bool matched = false;
-        for (auto& x : p.pending)
-            if (x.index == kInFlight && x.acquire && x.address == m.address) {
-                x.index = cmd_count_;
-                matched = true;
-                break;
+        if (proc.node != dest || !p.counted) continue;
+        if (index != kInFlight) {
+            // The delivery of a command this member sent itself: now it has an index.
+            auto it = std::find_if(p.pending.begin(), p.pending.end(), [&](const Pending& x) {
+                return x.index == kInFlight && x.acquire == acquire && x.address == a;
+            });
+            if (it != p.pending.end()) {
+                it->index = index;
+                continue;
             }
-        if (!matched) p.pending.push_back({true, m.address, cmd_count_});
+        }
+        p.pending.push_back({acquire, a, index});
     }
+}
+
+void Member::on_acquire(double now, const Process& from, const AcquireMsg& m) {
+    if (!from_leader(now, from, m.leader, "Acquire", m.address)) return;
+    // Every member notes the command against the destination (patent step 424).
+    note_command(m.dest, true, m.address, cmd_count_);
     if (m.dest != self_.node) return;
     if (!ok_) return log(out::Level::Info, "not acquiring " + m.address.str() + ": this host is failing its tests");
     if (quiesced_) return log(out::Level::Info, "not acquiring " + m.address.str() + ": this host is quiesced");
     if (stopping_) return log(out::Level::Info, "not acquiring " + m.address.str() + ": this host is stopping");
     if (held_.count(m.address)) return;  // a repeat
-    if (quorum_lost()) return log(out::Level::Info, "not acquiring " + m.address.str() + ": no quorum");
+    // "Not quorate" about an older ring says nothing about this one: wait.
+    if (quorum_lost() && quorum_ring_ >= ring_)
+        return log(out::Level::Info, "not acquiring " + m.address.str() + ": no quorum");
     if (!quorate_now()) {
         log(out::Level::Info, "acquire of " + m.address.str() + " waits for quorum of ring " + std::to_string(ring_));
         deferred_.push_back(m);
@@ -413,22 +426,8 @@ void Member::do_acquire(double now, const ServiceAddress& a, bool handover, cons
 }
 
 void Member::on_release(double now, const Process& from, const ReleaseMsg& m) {
-    if (m.leader != from.node || from.node != leader_node(now)) {
-        log(out::Level::Warning, "ignored Release of " + m.address.str() + " from node " + std::to_string(from.node) +
-                                     ", which is not the leader");
-        return;
-    }
-    for (auto& [proc, p] : peers_) {
-        if (proc.node != m.dest || !p.counted) continue;
-        bool matched = false;
-        for (auto& x : p.pending)
-            if (x.index == kInFlight && !x.acquire && x.address == m.address) {
-                x.index = cmd_count_;
-                matched = true;
-                break;
-            }
-        if (!matched) p.pending.push_back({false, m.address, cmd_count_});
-    }
+    if (!from_leader(now, from, m.leader, "Release", m.address)) return;
+    note_command(m.dest, false, m.address, cmd_count_);
     if (m.dest != self_.node) return;
     auto it = held_.find(m.address);
     if (it == held_.end() || it->second == AddressState::Releasing) return;
@@ -765,8 +764,7 @@ void Member::maybe_plan(double now) {
         switch (d.action) {
         case Action::Acquire: {
             AcquireMsg m{self_.node, d.node_id, d.address, d.handover, d.reason};
-            for (auto& [proc, peer] : peers_)
-                if (proc.node == d.node_id && peer.counted) peer.pending.push_back({true, d.address, kInFlight});
+            note_command(d.node_id, true, d.address, kInFlight);
             log(out::Level::Notice, "decision: " + d.node + " acquires " + d.address.str() + ": " + d.reason);
             send(m, "acquire " + d.address.str() + " -> " + d.node);
             break;
@@ -776,8 +774,7 @@ void Member::maybe_plan(double now) {
             [[fallthrough]];
         case Action::Release: {
             ReleaseMsg m{self_.node, d.node_id, d.address, d.reason};
-            for (auto& [proc, peer] : peers_)
-                if (proc.node == d.node_id && peer.counted) peer.pending.push_back({false, d.address, kInFlight});
+            note_command(d.node_id, false, d.address, kInFlight);
             log(out::Level::Notice, "decision: " + d.node + " releases " + d.address.str() + ": " + d.reason);
             send(m, "release " + d.address.str() + " -> " + d.node);
             break;

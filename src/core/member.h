@@ -253,6 +253,11 @@ private:
     void on_acquire(double now, const Process& from, const AcquireMsg& m);
     void on_release(double now, const Process& from, const ReleaseMsg& m);
     void on_request(double now, const Process& from, const RequestMsg& m);
+    bool from_leader(double now, const Process& from, std::uint32_t claimed, const char* what,
+                     const ServiceAddress& a);
+    // Applies a leader command to the destination's pending list; index is
+    // the delivery count, or kInFlight for one this leader has just sent.
+    void note_command(std::uint32_t dest, bool acquire, const ServiceAddress& a, std::uint32_t index);
     void on_action_done(double now, const in::ActionDone& d);
     void on_test(double now, const in::TestResult& t);
     void on_command(double now, const in::Command& c);

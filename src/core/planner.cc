@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace rais {
 
@@ -21,6 +22,25 @@ struct Host {
 struct Holder {
     Host* host;
     AddressState state;
+};
+
+// The holders of one address: a slice of the flat control table.
+struct Span {
+    const Holder* b;
+    const Holder* e;
+    const Holder* begin() const { return b; }
+    const Holder* end() const { return e; }
+    bool empty() const { return b == e; }
+    std::size_t size() const { return static_cast<std::size_t>(e - b); }
+    const Holder& front() const { return *b; }
+};
+
+struct AddressHash {
+    std::size_t operator()(const ServiceAddress& a) const {
+        std::uint64_t h = 1469598103934665603ULL;  // FNV-1a
+        for (std::size_t i = 0; i < a.size(); i++) h = (h ^ a.bytes()[i]) * 1099511628211ULL;
+        return static_cast<std::size_t>(h);
+    }
 };
 
 std::string fmt_num(double v) {
@@ -47,7 +67,7 @@ private:
     void acquire(const ServiceAddress& a, Host* h, bool handover, std::string reason);
     void release(const ServiceAddress& a, Host* h, Action act, std::string reason);
     // The unserved rule: pin, preferred, hot spare, non-spare eligible, cannot assign.
-    Host* choose_new(const ServiceAddress& a, Host* pin, Host* pref, bool pref_usable, std::string* reason,
+    Host* choose_new(const std::string& pref_name, Host* pin, Host* pref, bool pref_usable, std::string* reason,
                      const std::string& context);
 
     const View& view_;
@@ -86,7 +106,7 @@ void Pass::release(const ServiceAddress& a, Host* h, Action act, std::string rea
     out_.decisions.push_back({act, a, h->view->node, h->view->id, false, std::move(reason)});
 }
 
-Host* Pass::choose_new(const ServiceAddress& a, Host* pin, Host* pref, bool pref_usable, std::string* reason,
+Host* Pass::choose_new(const std::string& pref_name, Host* pin, Host* pref, bool pref_usable, std::string* reason,
                        const std::string& context) {
     if (pin && pin->eligible) {
         *reason = context + "pinned to " + pin->view->node + " by a move";
@@ -105,23 +125,28 @@ Host* Pass::choose_new(const ServiceAddress& a, Host* pin, Host* pref, bool pref
         return n;
     }
     std::string why = context + "no eligible host";
-    const std::string* pn = view_.config.preferred_node(a);
-    if (pn) {
+    const std::string* pn = &pref_name;
+    {
         if (!pref) why += context.empty() ? ": preferred host " + *pn + " is not a member" : "";
         else if (!pref->view->ok) why += ": preferred host " + *pn + " is failing its tests";
         else if (pref->view->quiesced) why += ": preferred host " + *pn + " is quiesced";
         else if (pref->view->stopping) why += ": preferred host " + *pn + " is stopping";
         else if (!pref->view->config_match) why += ": preferred host " + *pn + " has a different configuration";
     }
-    why += pn ? "; no hot spare or other host can take it" : ": no hot spare or other host can take it";
+    why += "; no hot spare or other host can take it";
     *reason = why;
     return nullptr;
 }
 
 Plan Pass::run() {
     const GroupConfig& cfg = view_.config;
-    std::set<std::string> configured_nodes;
+    std::unordered_set<std::string> configured_nodes;
     for (const auto& p : cfg.addresses) configured_nodes.insert(p.node);
+    // Address -> its index in cfg.addresses; hashing the raw bytes keeps a
+    // pass over 10,000 addresses free of per-address allocations.
+    std::unordered_map<ServiceAddress, std::size_t, AddressHash> index;
+    index.reserve(cfg.addresses.size() * 2);
+    for (std::size_t i = 0; i < cfg.addresses.size(); i++) index.emplace(cfg.addresses[i].address, i);
 
     hosts_.reserve(view_.hosts.size());
     for (const auto& hv : view_.hosts) {
@@ -141,26 +166,32 @@ Plan Pass::run() {
             out_.notes.push_back(h.view->node + " has a different configuration digest: it keeps what it holds and is given nothing");
     }
 
-    // The control table: for each address, who claims it.
-    std::unordered_map<std::string, std::vector<Holder>> claims;
-    std::set<ServiceAddress> configured;
-    for (const auto& p : cfg.addresses) configured.insert(p.address);
+    // The control table: for each address, who claims it (flat, in host order).
+    std::vector<std::uint32_t> first(cfg.addresses.size() + 1, 0);
+    std::vector<std::pair<std::size_t, Holder>> found;
     for (auto& h : hosts_) {
         for (const auto& s : h.view->serving) {
-            if (configured.count(s.address)) {
-                claims[std::string(reinterpret_cast<const char*>(s.address.bytes()), s.address.size())].push_back(
-                    {&h, s.state});
+            auto it = index.find(s.address);
+            if (it != index.end()) {
+                found.push_back({it->second, {&h, s.state}});
+                first[it->second + 1]++;
             } else if (h.live && h.view->config_match && s.state != AddressState::Releasing) {
                 release(s.address, &h, Action::Release,
                         h.view->node + " serves " + s.address.str() + ", which is not one of the group's addresses");
             }
         }
     }
+    for (std::size_t i = 1; i < first.size(); i++) first[i] += first[i - 1];
+    std::vector<Holder> claims(found.size());
+    {
+        std::vector<std::uint32_t> fill(first.begin(), first.end() - 1);
+        for (const auto& [i, holder] : found) claims[fill[i]++] = holder;
+    }
 
     // Pins survive only while their host is a live member.
     for (const auto& [addr, node] : view_.pins) {
         auto it = by_name_.find(node);
-        if (!configured.count(addr))
+        if (!index.count(addr))
             out_.notes.push_back("pin of " + addr.str() + " dropped: not one of the group's addresses");
         else if (it == by_name_.end() || !it->second->live)
             out_.notes.push_back("pin of " + addr.str() + " to " + node + " dropped: " + node + " is not a member");
@@ -168,11 +199,11 @@ Plan Pass::run() {
             out_.pins[addr] = node;
     }
 
-    static const std::vector<Holder> none;
-    for (const auto& p : cfg.addresses) {
+    std::vector<Host*> keepable, stopping, spare_holders;  // reused: no allocation per address
+    for (std::size_t ai = 0; ai < cfg.addresses.size(); ai++) {
+        const auto& p = cfg.addresses[ai];
         const ServiceAddress& a = p.address;
-        auto cit = claims.find(std::string(reinterpret_cast<const char*>(a.bytes()), a.size()));
-        const std::vector<Holder>& holders = cit == claims.end() ? none : cit->second;
+        const Span holders{claims.data() + first[ai], claims.data() + first[ai + 1]};
 
         auto pit = by_name_.find(p.node);
         Host* pref = pit != by_name_.end() && pit->second->live ? pit->second : nullptr;
@@ -206,7 +237,7 @@ Plan Pass::run() {
         if (holders.empty()) {
             std::string reason;
             std::string context = pref ? "" : p.node + " is not a member; ";
-            if (Host* c = choose_new(a, pin, pref, pref_usable, &reason, context)) {
+            if (Host* c = choose_new(p.node, pin, pref, pref_usable, &reason, context)) {
                 acquire(a, c, false, reason);
             } else {
                 out_.decisions.push_back({Action::CannotAssign, a, "", 0, false, reason});
@@ -216,8 +247,8 @@ Plan Pass::run() {
 
         // A holder may keep the address when it is a live member that is not
         // stopping and shares the leader's configuration.
-        std::vector<Host*> keepable;
-        std::vector<Host*> stopping;
+        keepable.clear();
+        stopping.clear();
         for (const auto& h : holders) {
             if (h.host->live && h.host->view->config_match) {
                 if (h.host->view->stopping) stopping.push_back(h.host);
@@ -230,7 +261,7 @@ Plan Pass::run() {
             // Graceful stop: hand over (make before break), or give it up.
             std::string reason;
             std::string context = stopping.front()->view->node + " is stopping; ";
-            if (Host* c = choose_new(a, pin, pref, pref_usable, &reason, context)) {
+            if (Host* c = choose_new(p.node, pin, pref, pref_usable, &reason, context)) {
                 acquire(a, c, true, reason + " takes over");
             } else {
                 for (Host* s : stopping) release(a, s, Action::Release, reason);
@@ -263,7 +294,7 @@ Plan Pass::run() {
             why = injected ? "failback: preferred host " + pref->view->node + " is back"
                            : "preferred host " + pref->view->node + " keeps it";
         } else {
-            std::vector<Host*> spare_holders;
+            spare_holders.clear();
             for (Host* k : keepable)
                 if (k->spare && k->eligible) spare_holders.push_back(k);
             if (!spare_holders.empty()) {
