@@ -21,22 +21,14 @@
 
 #include "core/codec.h"
 #include "core/config.h"
+#include "unit/common.h"
 #include "core/member.h"
 
 using namespace rais;
+using namespace rais::test;
 
 namespace {
 
-const char* const kAddresses = "n1=198.18.0.101/24 n2=198.18.0.102/24 n3=198.18.0.103/24";
-const char* const A1 = "198.18.0.101/24";
-const char* const A2 = "198.18.0.102/24";
-const char* const A3 = "198.18.0.103/24";
-
-ServiceAddress addr(const std::string& text) {
-    auto a = ServiceAddress::parse(text);
-    CPPUNIT_ASSERT_MESSAGE("test bug: bad address " + text, a.has_value());
-    return *a;
-}
 
 GroupConfig groupConfig() {
     GroupConfig c;

@@ -19,27 +19,16 @@
 #include <vector>
 
 #include "core/config.h"
+#include "unit/common.h"
 #include "core/model.h"
 #include "core/planner.h"
 #include "core/random.h"
 
 using namespace rais;
+using namespace rais::test;
 
 namespace {
 
-// The group used by most tests: three hosts with one preferred address each;
-// any other host (n4, n5, n6) is a hot spare.
-const char* const kAddresses = "n1=198.18.0.101/24 n2=198.18.0.102/24 n3=198.18.0.103/24";
-const char* const A1 = "198.18.0.101/24";
-const char* const A2 = "198.18.0.102/24";
-const char* const A3 = "198.18.0.103/24";
-
-ServiceAddress addr(const std::string& text) {
-    std::string why;
-    auto a = ServiceAddress::parse(text, &why);
-    CPPUNIT_ASSERT_MESSAGE("test bug: bad address " + text + ": " + why, a.has_value());
-    return *a;
-}
 
 // One row of a host table.
 class Host {
