@@ -248,10 +248,19 @@ void Member::on_quorum(double now, const in::Quorum& q) {
     }
 }
 
+double Member::quiet_for(const Peer& p, double now) const {
+    // Silence is measured in ring time: how long our own Infos kept coming
+    // back while the peer's did not. While corosync re-forms the ring
+    // nobody's messages arrive (seconds after a crash), and that says
+    // nothing about any peer; and after our own stall we start afresh.
+    (void)now;
+    double ring_now = std::max(own_info_at_, listening_since_);
+    return ring_now - std::max(p.last_info_at, listening_since_);
+}
+
 bool Member::silent(const Peer& p, double now) const {
     if (p.process == self_) return false;
-    // After our own stall, silence is measured from when we listened again.
-    return p.counted && now - std::max(p.last_info_at, listening_since_) > 3 * interval();
+    return p.counted && quiet_for(p, now) > 3 * interval();
 }
 
 std::uint32_t Member::leader_node(double now) const {
@@ -352,6 +361,7 @@ void Member::on_info(double now, Peer& p, const InfoMsg& m) {
         if (!(p.process == self_)) log(out::Level::Info, m.name + " (node " + std::to_string(m.node) + ") joined the group");
     }
     names_[m.node] = m.name;
+    if (p.process == self_) own_info_at_ = now;
     p.info = m;
     p.has_info = true;
     p.last_info_at = now;
@@ -713,7 +723,7 @@ View Member::view(double now) const {
         if (!p.counted || !p.has_info) continue;
         HostView h = host_of(p);
         if (silent(p, now)) {
-            double quiet = now - std::max(p.last_info_at, listening_since_);
+            double quiet = quiet_for(p, now);
             if (quiet >= cfg_.restart_grace) continue;  // gone: what it held is free
             h.departed = true;
             h.departed_why = "silent for " + secs(quiet);

@@ -278,6 +278,7 @@ private:
     bool quorate_now() const { return quorum_known_ && quorate_ && quorum_ring_ == ring_; }
     bool quorum_lost() const { return quorum_known_ && !quorate_; }
     bool silent(const Peer& p, double now) const;
+    double quiet_for(const Peer& p, double now) const;
     std::uint32_t leader_node(double now) const;
     bool ready(double now) const;
     Peer* peer(const Process& p);
@@ -324,6 +325,7 @@ private:
     bool exited_ = false;
     double last_step_at_ = 0;
     double listening_since_ = 0;                    // end of our last stall
+    double own_info_at_ = 0;                        // when our own last Info came back
 
     // group state the leader keeps (and every member mirrors)
     std::map<ServiceAddress, double> orphans_;

@@ -347,7 +347,7 @@ std::map<ServiceAddress, Value> read_address_table(JsonNode* n, const char* name
 
 View read_view(JsonNode* root) {
     JsonObject* o = want_object(root, "");
-    only_keys(o, "", {"config", "now", "hosts", "orphans", "pins"});
+    only_keys(o, "", {"config", "now", "hosts", "orphans", "pins", "status"});
     View v;
     JsonNode* n = member(o, "config");
     if (!n) missing("config", "an object with at least \"addresses\"");

@@ -4,6 +4,7 @@
 //
 // parse_view() accepts exactly the documented shape plus the documented
 // extensions (host "stopping", "config_match", "departed"; top-level "pins";
+// and "status", which `raisctl status --json` adds and this ignores;
 // config keys as in the agent's parameters) and rejects anything else with
 // an error naming the field (a JSON path such as hosts[1].id) and quoting
 // the offending value. On error *out is left untouched.

@@ -1,9 +1,8 @@
 // raisctl: the administrator's command line for rais service groups
 // (DESIGN §5.2). `plan --view` is self-contained: it runs the core's planner
-// on a described view. Every other command talks to the group's raisd over
-// its control socket under /run/rais; the client for that socket comes with
-// raisd's control server, so for now those commands find the socket and
-// report when no group runs here (exit 3, the documented code).
+// on a described view. Every other command is sent to the group's raisd over
+// its control socket (libqb IPC "rais-<group>"), which writes the answer;
+// raisctl prints it and exits with the status raisd chose.
 #include <glib.h>
 
 #include <algorithm>
@@ -17,6 +16,12 @@
 #include <string>
 #include <vector>
 
+#include <qb/qbipc_common.h>
+#include <qb/qbipcc.h>
+#include <signal.h>
+#include <sys/uio.h>
+
+#include "common/control_protocol.h"
 #include "core/address.h"
 #include "core/glib_ptr.h"
 #include "core/model.h"
@@ -211,59 +216,87 @@ std::optional<std::string> check_args(const Options& o) {
 
 // ------------------------------------------------------------------ daemon
 
-struct GroupSocket {
-    std::string group;
-    std::string path;
-};
+// raisd writes RAIS_RUNDIR/<group>.pid and listens on the libqb service
+// "rais-<group>" (an abstract socket, so per network namespace).
+bool pid_alive(const std::filesystem::path& pidfile) {
+    std::FILE* f = std::fopen(pidfile.c_str(), "r");
+    if (!f) return false;
+    long pid = 0;
+    bool ok = std::fscanf(f, "%ld", &pid) == 1 && pid > 0;
+    std::fclose(f);
+    return ok && (kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
+}
 
 struct Lookup {
-    std::optional<GroupSocket> socket;
-    Exit code = Exit::Ok;   // when no socket: NoGroup, or Usage when -g is needed
+    std::optional<std::string> group;
+    Exit code = Exit::Ok;   // when no group: NoGroup, or Usage when -g is needed
     std::string message;
 };
 
-bool socket_exists(const std::filesystem::path& p) {
-    std::error_code ec;
-    return std::filesystem::is_socket(p, ec);
-}
-
-// The control socket of `group`, or of the only group running here. raisd
-// creates RAIS_RUNDIR/<group>.sock; its absence is the documented "no such
-// group running here".
-Lookup find_group_socket(const std::optional<std::string>& group) {
+// The named group, or the only group running here.
+Lookup find_group(const std::optional<std::string>& group) {
     const std::filesystem::path dir = RAIS_RUNDIR;
-    if (group) {
-        std::filesystem::path p = dir / (*group + ".sock");
-        if (socket_exists(p)) return {GroupSocket{*group, p.string()}, Exit::Ok, ""};
-        return {std::nullopt, Exit::NoGroup, "no group " + *group + " running here"};
-    }
-    std::vector<GroupSocket> found;
+    if (group) return {*group, Exit::Ok, ""};
+    std::vector<std::string> found;
     std::error_code ec;
     for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
         const auto& p = it->path();
-        if (p.extension() == ".sock" && socket_exists(p)) found.push_back({p.stem().string(), p.string()});
+        if (p.extension() == ".pid" && pid_alive(p)) found.push_back(p.stem().string());
     }
     if (found.empty()) return {std::nullopt, Exit::NoGroup, "no service group running here"};
     if (found.size() > 1) {
-        std::sort(found.begin(), found.end(),
-                  [](const GroupSocket& a, const GroupSocket& b) { return a.group < b.group; });
+        std::sort(found.begin(), found.end());
         std::string names;
-        for (const auto& f : found) names += (names.empty() ? "" : ", ") + f.group;
+        for (const auto& f : found) names += (names.empty() ? "" : ", ") + f;
         return {std::nullopt, Exit::Usage, "several groups run here (" + names + "): name one with -g GROUP"};
     }
     return {found.front(), Exit::Ok, ""};
 }
 
+struct IpccDeleter {
+    void operator()(qb_ipcc_connection_t* c) const { qb_ipcc_disconnect(c); }
+};
+
 Exit run_daemon_command(const Options& o) {
-    Lookup l = find_group_socket(o.group);
-    if (!l.socket) {
+    Lookup l = find_group(o.group);
+    if (!l.group) {
         say(l.message);
         return l.code;
     }
-    // The socket exists but this raisctl cannot speak its protocol yet.
-    say("group " + l.socket->group + " runs here (" + l.socket->path +
-        "), but this raisctl has no control client to reach it");
-    return Exit::Failed;
+    std::unique_ptr<qb_ipcc_connection_t, IpccDeleter> conn(
+        qb_ipcc_connect(rais::control_service_name(*l.group).c_str(), rais::kControlMaxMessage));
+    if (!conn) {
+        say("no group " + *l.group + " running here");
+        return Exit::NoGroup;
+    }
+    rais::ControlRequest req;
+    req.command = o.command;
+    if (o.json) req.args.push_back("--json");
+    if (o.fail) req.args.push_back("--fail");
+    for (const auto& op : o.operands) req.args.push_back(op);
+    if (o.unpin) req.args.push_back("--unpin");
+    std::string body = rais::encode_request(req);
+    struct qb_ipc_request_header hdr {};
+    hdr.id = rais::kControlRequestId;
+    hdr.size = static_cast<int32_t>(sizeof hdr + body.size());
+    struct iovec iov[2] = {{&hdr, sizeof hdr}, {body.data(), body.size()}};
+    std::vector<char> buf(rais::kControlMaxMessage);
+    ssize_t n = qb_ipcc_sendv_recv(conn.get(), iov, 2, buf.data(), buf.size(), 30000);
+    if (n < static_cast<ssize_t>(sizeof(struct qb_ipc_response_header))) {
+        say("no answer from raisd of group " + *l.group + (n < 0 ? std::string(": ") + std::strerror(static_cast<int>(-n)) : ""));
+        return Exit::Failed;
+    }
+    std::string text(buf.data() + sizeof(struct qb_ipc_response_header),
+                     static_cast<std::size_t>(n) - sizeof(struct qb_ipc_response_header));
+    std::string err;
+    auto resp = rais::decode_response(text, &err);
+    if (!resp) {
+        say("garbled answer from raisd: " + err);
+        return Exit::Failed;
+    }
+    std::fputs(resp->out.c_str(), stdout);
+    std::fputs(resp->err.c_str(), stderr);
+    return static_cast<Exit>(resp->exit);
 }
 
 // ------------------------------------------------------------------ plan --view

@@ -1,0 +1,70 @@
+// AddressBackend: puts service addresses on and off this host's interfaces
+// and tells the LAN about them. The real implementation of the shell's
+// address port (DESIGN §2): netlink through libmnl, ARP and neighbour
+// advertisements through raw sockets, the hook as a child process. Runs on
+// the daemon's GLib main loop and never blocks it: every operation is a
+// small asynchronous sequence that ends in exactly one callback.
+//
+// acquire(a, probe, lifetime):
+//   1. resolve the interface (the configured nic, else the one whose
+//      connected route covers a, like IPaddr2's findif); set
+//      net.ipv4.conf.IF.promote_secondaries=1 for IPv4;
+//   2. IPv4 with probe: ARP probe (sender 0.0.0.0) and wait arp_probe_ms;
+//      an answer fails the acquire (nothing plumbed);
+//   3. RTM_NEWADDR with IFA_CACHEINFO valid/preferred lifetime = lifetime;
+//   4. IPv6: wait until the address is no longer tentative; dadfailed fails
+//      the acquire (the address is removed);
+//   5. run the hook "HOOK acquire ADDRESS/PREFIX NIC" (timeout); failure
+//      unplumbs and fails the acquire;
+//   6. announce: gratuitous ARP (IPv4) or unsolicited NA (IPv6) at once and
+//      4 more times 200 ms apart; then callback done(a, true, "").
+// release(a): hook "HOOK release ...", RTM_DELADDR, callback done(a, false...).
+// refresh(list, lifetime): RTM_NEWADDR|NLM_F_REPLACE with new lifetimes.
+// Removal of one of our addresses by anyone else (RTM_DELADDR we did not ask
+// for) is reported through lost().
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/address.h"
+
+namespace rais {
+
+struct AddressBackendOptions {
+    std::string nic;                 // empty: find the interface by connected route
+    unsigned arp_probe_ms = 50;
+    double announce_interval = 10;   // s between repeated announcements; 0 = only on acquire
+    std::string hook;                // empty: none
+    double hook_timeout = 30;        // s
+};
+
+class AddressBackend {
+public:
+    struct Callbacks {
+        // The outcome of acquire (acquire=true) or release (acquire=false).
+        std::function<void(const ServiceAddress&, bool acquire, bool ok, const std::string& detail)> done;
+        // One of our addresses vanished without a release.
+        std::function<void(const ServiceAddress&, const std::string& why)> lost;
+        // Something worth logging (level: 0 debug .. 4 error).
+        std::function<void(int level, const std::string& text)> log;
+    };
+
+    virtual ~AddressBackend() = default;
+    virtual void acquire(const ServiceAddress& a, bool probe, double lifetime) = 0;
+    virtual void release(const ServiceAddress& a) = 0;
+    virtual void refresh(const std::vector<ServiceAddress>& held, double lifetime) = 0;
+    // Which of `group` are on any interface now (left over from a crash).
+    virtual std::vector<ServiceAddress> present(const std::vector<ServiceAddress>& group) = 0;
+    // The interface an address lives on (for the hook and status), or "".
+    virtual std::string interface_for(const ServiceAddress& a) = 0;
+
+    // The netlink implementation; attaches itself to the thread-default
+    // GMainContext. Returns nullptr and fills *error when netlink or the
+    // raw sockets cannot be opened (needs CAP_NET_ADMIN and CAP_NET_RAW).
+    static std::unique_ptr<AddressBackend> create(AddressBackendOptions opts, Callbacks cb, std::string* error);
+};
+
+}  // namespace rais

@@ -1,0 +1,544 @@
+#include "daemon/daemon.h"
+
+#include <corosync/cmap.h>
+#include <glib-unix.h>
+#include <json-glib/json-glib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <set>
+
+#include "core/glib_ptr.h"
+#include "core/planner.h"
+#include "core/view_json.h"
+#include "daemon/log.h"
+
+namespace rais {
+
+namespace {
+
+constexpr std::size_t kEventRing = 1000;
+
+struct KeyFileDeleter {
+    void operator()(GKeyFile* k) const { g_key_file_free(k); }
+};
+struct StrvDeleter {
+    void operator()(gchar** v) const { g_strfreev(v); }
+};
+
+LogLevel level_of(out::Level l) {
+    switch (l) {
+    case out::Level::Debug: return LogLevel::Debug;
+    case out::Level::Info: return LogLevel::Info;
+    case out::Level::Notice: return LogLevel::Notice;
+    case out::Level::Warning: return LogLevel::Warning;
+    case out::Level::Error: return LogLevel::Error;
+    }
+    return LogLevel::Info;
+}
+
+std::string fmt(const char* f, double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, f, v);
+    return buf;
+}
+
+std::string wall_time(gint64 us) {
+    GDateTime* dt = g_date_time_new_from_unix_local(us / G_USEC_PER_SEC);
+    if (!dt) return "?";
+    GCharPtr s(g_date_time_format(dt, "%Y-%m-%d %H:%M:%S"));
+    g_date_time_unref(dt);
+    char ms[8];
+    std::snprintf(ms, sizeof ms, ".%03d", static_cast<int>((us / 1000) % 1000));
+    return std::string(s.get()) + ms;
+}
+
+}  // namespace
+
+std::optional<std::string> load_config_file(const std::string& path, GroupConfig* out) {
+    std::unique_ptr<GKeyFile, KeyFileDeleter> kf(g_key_file_new());
+    GError* e = nullptr;
+    if (!g_key_file_load_from_file(kf.get(), path.c_str(), G_KEY_FILE_NONE, &e)) {
+        GErrorPtr owned(e);
+        return path + ": " + owned->message;
+    }
+    gsize ngroups = 0;
+    std::unique_ptr<gchar*, StrvDeleter> groups(g_key_file_get_groups(kf.get(), &ngroups));
+    for (gsize i = 0; i < ngroups; i++)
+        if (std::strcmp(groups.get()[i], "group") != 0)
+            return path + ": unknown section [" + groups.get()[i] + "] (only [group] is read)";
+    if (!g_key_file_has_group(kf.get(), "group")) return path + ": no [group] section";
+    gsize nkeys = 0;
+    std::unique_ptr<gchar*, StrvDeleter> keys(g_key_file_get_keys(kf.get(), "group", &nkeys, nullptr));
+    std::vector<std::pair<std::string, std::string>> pairs;
+    for (gsize i = 0; i < nkeys; i++) {
+        GError* ve = nullptr;
+        GCharPtr v(g_key_file_get_string(kf.get(), "group", keys.get()[i], &ve));
+        if (!v) {
+            GErrorPtr owned(ve);
+            return path + ": key '" + keys.get()[i] + "': " + owned->message;
+        }
+        pairs.emplace_back(keys.get()[i], v.get());
+    }
+    GroupConfig cfg;
+    if (auto err = parse_config(pairs, &cfg)) return path + ": " + err->message;
+    if (cfg.group.empty()) return path + ": parameter 'group' is required (the service group's name)";
+    *out = std::move(cfg);
+    return std::nullopt;
+}
+
+Daemon::Daemon(DaemonOptions opts, GroupConfig cfg)
+    : opts_(std::move(opts)), cfg_(std::move(cfg)), loop_(g_main_loop_new(nullptr, FALSE), g_main_loop_unref) {
+    plan_seed_ = static_cast<std::uint64_t>(g_get_real_time()) ^ static_cast<std::uint64_t>(getpid());
+}
+
+Daemon::~Daemon() {
+    if (timer_) g_source_remove(timer_);
+    for (guint s : signal_sources_)
+        if (s) g_source_remove(s);
+}
+
+double Daemon::now() const { return static_cast<double>(g_get_monotonic_time()) / 1e6; }
+
+std::string Daemon::quiesce_path() const { return opts_.run_dir + "/" + cfg_.group + ".quiesced"; }
+std::string Daemon::pid_path() const { return opts_.run_dir + "/" + cfg_.group + ".pid"; }
+
+std::string Daemon::resolve_node_name() {
+    if (!opts_.node_name.empty()) return opts_.node_name;
+    // The node's name in corosync's nodelist (name, else ring0_addr), as
+    // Pacemaker and pcs know it; the host name only as a last resort.
+    std::string name;
+    cmap_handle_t h;
+    if (cmap_initialize(&h) == CS_OK) {
+        std::uint32_t local = cpg_ ? cpg_->local_node() : 0;
+        for (int i = 0; i < 1024 && name.empty(); i++) {
+            std::string base = "nodelist.node." + std::to_string(i) + ".";
+            std::uint32_t id = 0;
+            if (cmap_get_uint32(h, (base + "nodeid").c_str(), &id) != CS_OK) break;
+            if (id != local) continue;
+            char* v = nullptr;
+            if (cmap_get_string(h, (base + "name").c_str(), &v) == CS_OK ||
+                cmap_get_string(h, (base + "ring0_addr").c_str(), &v) == CS_OK) {
+                name = v;
+                std::free(v);
+            }
+        }
+        cmap_finalize(h);
+    }
+    if (name.empty()) name = g_get_host_name();
+    return name;
+}
+
+int Daemon::run() {
+    if (g_mkdir_with_parents(opts_.run_dir.c_str(), 0750) != 0) {
+        log_text(LogLevel::Error, "cannot create " + opts_.run_dir + ": " + std::strerror(errno));
+        return 1;
+    }
+    std::string err;
+    AddressBackendOptions bo;
+    bo.nic = cfg_.nic;
+    bo.arp_probe_ms = cfg_.arp_probe_ms;
+    bo.announce_interval = cfg_.announce_interval;
+    bo.hook = cfg_.hook;
+    AddressBackend::Callbacks bcb;
+    bcb.done = [this](const ServiceAddress& a, bool acquire, bool ok, const std::string& detail) {
+        if (releasing_on_exit_ > 0 && !acquire) {
+            if (--releasing_on_exit_ == 0) quit(1);
+            return;
+        }
+        feed(in::ActionDone{a, acquire, ok, detail});
+    };
+    bcb.lost = [this](const ServiceAddress& a, const std::string& why) { feed(in::AddressLost{a, why}); };
+    bcb.log = [](int level, const std::string& text) { log_text(static_cast<LogLevel>(level), text); };
+    backend_ = AddressBackend::create(bo, bcb, &err);
+    if (!backend_) {
+        log_text(LogLevel::Error, "address backend: " + err);
+        return 1;
+    }
+
+    CpgTransport::Callbacks ccb;
+    ccb.membership = [this](const in::Membership& m) { feed(m); };
+    ccb.deliver = [this](const Process& from, std::vector<std::uint8_t> bytes) {
+        feed(in::Delivered{from, std::move(bytes)});
+    };
+    ccb.lost = [this](const std::string& why) { on_corosync_lost(why); };
+    ccb.log = [](int level, const std::string& text) { log_text(static_cast<LogLevel>(level), text); };
+    cpg_ = std::make_unique<CpgTransport>(cfg_.group, ccb);
+    if (!cpg_->open(&err)) {
+        log_text(LogLevel::Error, err);
+        return 1;
+    }
+
+    control_ = std::make_unique<ControlServer>(
+        cfg_.group, [this](const ControlRequest& r, const Peer& p) { return handle(r, p); });
+    if (!control_->open(&err)) {
+        log_text(LogLevel::Error, err);
+        return 1;
+    }
+
+    MemberSetup s;
+    s.config = cfg_;
+    s.self = {cpg_->local_node(), cpg_->local_pid()};
+    s.name = resolve_node_name();
+    // fencing=auto means: honour the cluster's fencing when Pacemaker runs;
+    // the Pacemaker integration tells us; without it, auto is off (logged).
+    s.fencing_active = cfg_.fencing == Fencing::Require;
+    if (cfg_.fencing == Fencing::Auto)
+        log_text(LogLevel::Info, "fencing=auto: no Pacemaker fencing watch in this build, addresses move at once");
+    s.quiesced = g_file_test(quiesce_path().c_str(), G_FILE_TEST_EXISTS);
+    std::vector<ServiceAddress> group;
+    for (const auto& p : cfg_.addresses) group.push_back(p.address);
+    s.found = backend_->present(group);
+    s.seed = plan_seed_;
+    log_text(LogLevel::Notice, "starting: node " + s.name + " (id " + std::to_string(s.self.node) + "), pid " +
+                                   std::to_string(s.self.pid) + ", " + std::to_string(cfg_.addresses.size()) +
+                                   " address(es), digest " + cfg_.digest().substr(0, 12) +
+                                   (s.quiesced ? ", quiesced" : ""));
+    member_ = std::make_unique<Member>(s);
+    apply(member_->start(now()));
+
+    QuorumWatch::Callbacks qcb;
+    qcb.quorum = [this](const in::Quorum& q) { feed(q); };
+    qcb.lost = [this](const std::string& why) { on_corosync_lost(why); };
+    quorum_ = std::make_unique<QuorumWatch>(qcb);
+    if (!quorum_->open(&err)) {
+        log_text(LogLevel::Error, err);
+        return 1;
+    }
+
+    {
+        std::ofstream pid(pid_path());
+        pid << getpid() << "\n";
+    }
+    auto on_term = [](gpointer p) -> gboolean {
+        auto* self = static_cast<Daemon*>(p);
+        log_text(LogLevel::Notice, "SIGTERM: graceful stop");
+        self->feed(in::Command{CommandKind::Stop, "", std::nullopt});
+        return G_SOURCE_CONTINUE;
+    };
+    signal_sources_[0] = g_unix_signal_add(SIGTERM, on_term, this);
+    signal_sources_[1] = g_unix_signal_add(SIGINT, on_term, this);
+    signal_sources_[2] = g_unix_signal_add(
+        SIGHUP,
+        [](gpointer p) -> gboolean {
+            static_cast<Daemon*>(p)->reload();
+            return G_SOURCE_CONTINUE;
+        },
+        this);
+    arm_timer();
+    g_main_loop_run(loop_.get());
+    if (cpg_) cpg_->leave();
+    unlink(pid_path().c_str());
+    return exit_code_;
+}
+
+void Daemon::quit(int code) {
+    if (quitting_) return;
+    quitting_ = true;
+    exit_code_ = code;
+    g_main_loop_quit(loop_.get());
+}
+
+void Daemon::on_corosync_lost(const std::string& why) {
+    if (lost_) return;
+    lost_ = true;
+    log_text(LogLevel::Error, why + "; releasing every address and exiting");
+    if (!member_) return quit(1);
+    for (const auto& [a, st] : member_->held()) {
+        (void)st;
+        releasing_on_exit_++;
+        backend_->release(a);
+    }
+    if (releasing_on_exit_ == 0) quit(1);
+    // Never hang on a release that does not complete.
+    g_timeout_add_seconds(
+        5,
+        [](gpointer p) -> gboolean {
+            static_cast<Daemon*>(p)->quit(1);
+            return G_SOURCE_REMOVE;
+        },
+        this);
+}
+
+void Daemon::reload() {
+    GroupConfig next;
+    if (auto err = load_config_file(opts_.config_path, &next)) {
+        log_text(LogLevel::Error, "SIGHUP: not reloaded: " + *err);
+        return;
+    }
+    if (next.group != cfg_.group || next.nic != cfg_.nic) {
+        log_text(LogLevel::Error, "SIGHUP: not reloaded: 'group' and 'nic' change only with a restart");
+        return;
+    }
+    cfg_ = next;
+    feed(in::Reload{next});
+}
+
+void Daemon::feed(const Input& in) {
+    if (!member_ || lost_) return;
+    apply(member_->step(now(), in));
+    arm_timer();
+}
+
+void Daemon::arm_timer() {
+    if (!member_ || quitting_) return;
+    if (timer_) g_source_remove(timer_);
+    double wait = member_->next_wake() - now();
+    guint ms = wait <= 0 ? 0 : static_cast<guint>(std::ceil(wait * 1000));
+    timer_ = g_timeout_add(ms, [](gpointer p) -> gboolean {
+        auto* self = static_cast<Daemon*>(p);
+        self->timer_ = 0;
+        self->feed(in::Tick{});
+        return G_SOURCE_REMOVE;
+    }, this);
+}
+
+void Daemon::apply(Effects fx) {
+    for (auto& e : fx) {
+        if (auto* s = std::get_if<out::Send>(&e)) {
+            cpg_->send(std::move(s->bytes));
+        } else if (auto* p = std::get_if<out::Plumb>(&e)) {
+            backend_->acquire(p->address, p->probe, p->lifetime);
+        } else if (auto* u = std::get_if<out::Unplumb>(&e)) {
+            backend_->release(u->address);
+        } else if (auto* r = std::get_if<out::Refresh>(&e)) {
+            backend_->refresh(r->addresses, r->lifetime);
+        } else if (auto* em = std::get_if<out::Emit>(&e)) {
+            const Event& ev = em->event;
+            log_text(LogLevel::Notice, std::string("event ") + to_string(ev.kind) + " " +
+                                           (ev.node.empty() ? "-" : ev.node) + " " +
+                                           (ev.address ? ev.address->str() : "-") + ": " + ev.reason);
+            events_.push_back({ev, g_get_real_time()});
+            if (events_.size() > kEventRing) events_.pop_front();
+        } else if (auto* l = std::get_if<out::Log>(&e)) {
+            log_text(level_of(l->level), l->text);
+        } else if (auto* q = std::get_if<out::PersistQuiesce>(&e)) {
+            if (q->quiesced) {
+                std::ofstream f(quiesce_path());
+                f << "quiesced\n";
+            } else {
+                unlink(quiesce_path().c_str());
+            }
+        } else if (auto* rp = std::get_if<out::Reply>(&e)) {
+            reply_ = ControlResponse{rp->ok ? 0 : 1, rp->ok ? rp->message + "\n" : "",
+                                     rp->ok ? "" : "raisctl: " + rp->message + "\n"};
+        } else if (auto* x = std::get_if<out::Exit>(&e)) {
+            log_text(LogLevel::Notice, "exiting: " + x->why);
+            if (cpg_) cpg_->leave();
+            quit(x->code);
+        }
+    }
+}
+
+// ---------------------------------------------------------------- control
+
+ControlResponse Daemon::handle(const ControlRequest& r, const Peer& peer) {
+    auto usage = [](const std::string& m) { return ControlResponse{2, "", "raisctl: " + m + "\n"}; };
+    bool json = false;
+    std::vector<std::string> words;
+    for (const auto& a : r.args) {
+        if (a == "--json") json = true;
+        else words.push_back(a);
+    }
+    if (r.command == "status") return status(json);
+    if (r.command == "events") return events(json);
+    if (r.command == "plan") return plan_fail(words);
+
+    static const std::set<std::string> mutating = {"quiesce", "unquiesce", "move"};
+    if (!mutating.count(r.command)) return usage("unknown command '" + r.command + "'");
+    if (!peer.may_change)
+        return ControlResponse{1, "", "raisctl: permission denied: '" + r.command +
+                                          "' needs root or membership of group haclient (uid " +
+                                          std::to_string(peer.uid) + ")\n"};
+    in::Command c;
+    if (r.command == "quiesce" || r.command == "unquiesce") {
+        c.kind = r.command == "quiesce" ? CommandKind::Quiesce : CommandKind::Unquiesce;
+        if (!words.empty()) c.node = words[0];
+    } else {
+        bool unpin = false;
+        std::vector<std::string> pos;
+        for (const auto& w : words) {
+            if (w == "--unpin") unpin = true;
+            else pos.push_back(w);
+        }
+        if (pos.empty()) return usage("move needs ADDRESS [NODE]");
+        std::string why;
+        auto a = ServiceAddress::parse(pos[0], &why, false);
+        if (!a) return usage("move: " + why);
+        // Addresses may be given without their prefix: find the configured one.
+        for (const auto& p : cfg_.addresses)
+            if (p.address == *a) a = p.address;
+        c.address = *a;
+        if (unpin) {
+            c.kind = CommandKind::Unpin;
+        } else {
+            if (pos.size() < 2) return usage("move needs ADDRESS NODE");
+            c.kind = CommandKind::Move;
+            c.node = pos[1];
+        }
+    }
+    reply_.reset();
+    feed(c);
+    if (!reply_) return ControlResponse{1, "", "raisctl: raisd gave no answer\n"};
+    ControlResponse resp = *reply_;
+    reply_.reset();
+    return resp;
+}
+
+ControlResponse Daemon::status(bool json) {
+    double t = now();
+    MemberStatus st = member_->status(t);
+    View v = member_->view(t);
+    if (json) {
+        // The view (which `raisctl plan --view` reads back) plus a "status"
+        // object with what the view does not say.
+        std::string view_text = view_to_json(v);
+        GObjectPtr<JsonParser> parser(json_parser_new());
+        json_parser_load_from_data(parser.get(), view_text.c_str(), -1, nullptr);
+        JsonObject* root = json_node_get_object(json_parser_get_root(parser.get()));
+        JsonObject* s = json_object_new();
+        json_object_set_string_member(s, "group", st.group.c_str());
+        json_object_set_string_member(s, "node", st.name.c_str());
+        json_object_set_int_member(s, "node_id", st.self.node);
+        json_object_set_string_member(s, "leader", st.leader_name.c_str());
+        json_object_set_boolean_member(s, "quorate", st.quorate);
+        json_object_set_int_member(s, "ring", static_cast<gint64>(st.ring));
+        json_object_set_int_member(s, "interval", cfg_.interval_ms);
+        json_object_set_boolean_member(s, "ok", st.ok);
+        json_object_set_boolean_member(s, "quiesced", st.quiesced);
+        json_object_set_boolean_member(s, "stopping", st.stopping);
+        json_object_set_int_member(s, "dropped_messages", static_cast<gint64>(st.dropped_messages));
+        JsonArray* members = json_array_new();
+        for (const auto& p : st.peers) {
+            JsonObject* m = json_object_new();
+            json_object_set_string_member(m, "node", p.name.c_str());
+            json_object_set_int_member(m, "id", p.process.node);
+            json_object_set_int_member(m, "pid", p.process.pid);
+            const char* role = p.departed ? "departed"
+                               : !p.counted ? "not counted"
+                               : p.process.node == st.leader ? "leader"
+                               : cfg_.is_spare(p.name) ? "spare" : "member";
+            json_object_set_string_member(m, "role", role);
+            json_object_set_boolean_member(m, "silent", p.silent);
+            json_object_set_boolean_member(m, "ok", p.host.ok);
+            json_object_set_boolean_member(m, "quiesced", p.host.quiesced);
+            json_object_set_double_member(m, "utilization", p.host.utilization());
+            if (p.departed) json_object_set_string_member(m, "why", p.departed_why.c_str());
+            json_array_add_object_element(members, m);
+        }
+        json_object_set_array_member(s, "members", members);
+        JsonArray* cannot = json_array_new();
+        for (const auto& a : st.cannot_assign) json_array_add_string_element(cannot, a.str().c_str());
+        json_object_set_array_member(s, "cannot_assign", cannot);
+        json_object_set_object_member(root, "status", s);
+        GObjectPtr<JsonGenerator> gen(json_generator_new());
+        json_generator_set_pretty(gen.get(), TRUE);
+        json_generator_set_root(gen.get(), json_parser_get_root(parser.get()));
+        GCharPtr text(json_generator_to_data(gen.get(), nullptr));
+        return ControlResponse{0, std::string(text.get()) + "\n", ""};
+    }
+    std::string o;
+    o += "group " + st.group + " on " + st.name + " (node " + std::to_string(st.self.node) + ")\n";
+    o += "  leader: " + (st.leader_name.empty() ? std::string("none") : st.leader_name) + "; " +
+         (st.quorate ? "quorate" : st.quorum_known ? "NOT quorate" : "quorum unknown") + " (ring " +
+         std::to_string(st.ring) + ")\n";
+    o += "  hosts:\n";
+    for (const auto& p : st.peers) {
+        std::string flags;
+        if (p.departed) flags = "departed: " + p.departed_why;
+        else if (!p.counted) flags = "not counted (sent no Info)";
+        else {
+            flags = p.process.node == st.leader ? "leader" : cfg_.is_spare(p.name) ? "spare" : "member";
+            flags += p.host.ok ? ", ok" : ", FAILED tests";
+            if (p.host.quiesced) flags += ", quiesced";
+            if (p.host.stopping) flags += ", stopping";
+            if (p.silent) flags += ", silent";
+            if (!p.host.config_match) flags += ", DIFFERENT CONFIGURATION";
+            flags += ", util " + fmt("%.1f%%", p.host.utilization());
+        }
+        o += "    " + p.name + " (id " + std::to_string(p.process.node) + "): " + flags + "\n";
+    }
+    o += "  addresses:\n";
+    for (const auto& pa : cfg_.addresses) {
+        std::string holders;
+        for (const auto& h : v.hosts)
+            if (const Holding* x = h.holding(pa.address))
+                holders += (holders.empty() ? "" : ", ") + h.node +
+                           (x->state == AddressState::Online ? "" : std::string(" (") + to_string(x->state) + ")");
+        o += "    " + pa.address.str() + " -> " + (holders.empty() ? "UNSERVED" : holders) + "  [prefers " + pa.node;
+        if (v.orphans.count(pa.address)) o += ", orphaned " + fmt("%.0f s ago", t - v.orphans.at(pa.address));
+        if (v.pins.count(pa.address)) o += ", pinned to " + v.pins.at(pa.address);
+        if (st.cannot_assign.count(pa.address)) o += ", cannot assign";
+        o += "]\n";
+    }
+    if (st.dropped_messages) o += "  dropped messages: " + std::to_string(st.dropped_messages) + "\n";
+    return ControlResponse{0, o, ""};
+}
+
+ControlResponse Daemon::events(bool json) {
+    std::string o;
+    if (json) {
+        GObjectPtr<JsonBuilder> b(json_builder_new());
+        json_builder_begin_array(b.get());
+        for (const auto& le : events_) {
+            const Event& e = le.event;
+            json_builder_begin_object(b.get());
+            json_builder_set_member_name(b.get(), "time");
+            json_builder_add_double_value(b.get(), static_cast<double>(le.wall_us) / 1e6);
+            json_builder_set_member_name(b.get(), "event");
+            json_builder_add_string_value(b.get(), to_string(e.kind));
+            json_builder_set_member_name(b.get(), "group");
+            json_builder_add_string_value(b.get(), e.group.c_str());
+            json_builder_set_member_name(b.get(), "node");
+            json_builder_add_string_value(b.get(), e.node.c_str());
+            json_builder_set_member_name(b.get(), "address");
+            if (e.address) json_builder_add_string_value(b.get(), e.address->str().c_str());
+            else json_builder_add_null_value(b.get());
+            json_builder_set_member_name(b.get(), "reason");
+            json_builder_add_string_value(b.get(), e.reason.c_str());
+            json_builder_end_object(b.get());
+        }
+        json_builder_end_array(b.get());
+        GObjectPtr<JsonGenerator> gen(json_generator_new());
+        JsonNode* root = json_builder_get_root(b.get());
+        json_generator_set_root(gen.get(), root);
+        json_node_free(root);
+        GCharPtr text(json_generator_to_data(gen.get(), nullptr));
+        return ControlResponse{0, std::string(text.get()) + "\n", ""};
+    }
+    for (const auto& le : events_) {
+        const Event& e = le.event;
+        o += wall_time(le.wall_us) + " " + to_string(e.kind) + " " + (e.node.empty() ? "-" : e.node) + " " +
+             (e.address ? e.address->str() : "-") + ": " + e.reason + "\n";
+    }
+    return ControlResponse{0, o, ""};
+}
+
+ControlResponse Daemon::plan_fail(const std::vector<std::string>& words) {
+    std::vector<std::string> nodes;
+    for (std::size_t i = 0; i < words.size(); i++) {
+        if (words[i] == "--fail") continue;
+        nodes.push_back(words[i]);
+    }
+    if (nodes.empty()) return ControlResponse{2, "", "raisctl: plan --fail needs at least one NODE\n"};
+    View v = member_->view(now());
+    for (const auto& n : nodes) {
+        auto it = std::find_if(v.hosts.begin(), v.hosts.end(), [&](const HostView& h) { return h.node == n; });
+        if (it == v.hosts.end())
+            return ControlResponse{2, "", "raisctl: '" + n + "' is not a member of group " + cfg_.group + "\n"};
+        v.hosts.erase(it);
+    }
+    RandomSource random(plan_seed_);
+    Plan p = plan(v, random);
+    std::string o, e;
+    for (const auto& d : p.decisions) o += decision_to_json(d) + "\n";
+    for (const auto& n : p.notes) e += "raisctl: note: " + n + "\n";
+    return ControlResponse{0, o, e};
+}
+
+}  // namespace rais

@@ -1,0 +1,86 @@
+// Daemon: raisd's shell around one Member (DESIGN §2). One GLib main loop
+// carries the CPG and quorum fds, the netlink sockets, the control socket,
+// the Member's timer and the signals. Every input goes through feed(),
+// every effect through apply(); nothing else touches the Member, so the
+// core sees exactly the sequence of events this host saw.
+#pragma once
+
+#include <glib.h>
+
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/control_protocol.h"
+#include "core/config.h"
+#include "core/member.h"
+#include "daemon/address_backend.h"
+#include "daemon/control_server.h"
+#include "daemon/cpg_transport.h"
+#include "daemon/quorum_watch.h"
+
+namespace rais {
+
+// Reads raisd's key file ([group] section, keys = agent parameters). On
+// error returns a message naming the file, the key and the problem.
+std::optional<std::string> load_config_file(const std::string& path, GroupConfig* out);
+
+struct DaemonOptions {
+    std::string config_path;
+    std::string run_dir = "/run/rais";   // pid, quiesce flag
+    std::string node_name;                // override of the cluster node name
+};
+
+struct LoggedEvent {
+    Event event;
+    gint64 wall_us = 0;                   // wall clock at emission
+};
+
+class Daemon {
+public:
+    Daemon(DaemonOptions opts, GroupConfig cfg);
+    ~Daemon();
+    Daemon(const Daemon&) = delete;
+    Daemon& operator=(const Daemon&) = delete;
+
+    // Runs until a graceful stop completes or corosync goes away; returns
+    // the exit status (0 clean, 1 failure).
+    int run();
+
+private:
+    double now() const;
+    void feed(const Input& in);
+    void apply(Effects fx);
+    void arm_timer();
+    void quit(int code);
+    void on_corosync_lost(const std::string& why);
+    void reload();
+    ControlResponse handle(const ControlRequest& r, const Peer& peer);
+    ControlResponse status(bool json);
+    ControlResponse events(bool json);
+    ControlResponse plan_fail(const std::vector<std::string>& nodes);
+    std::string resolve_node_name();
+    std::string quiesce_path() const;
+    std::string pid_path() const;
+
+    DaemonOptions opts_;
+    GroupConfig cfg_;
+    std::unique_ptr<GMainLoop, void (*)(GMainLoop*)> loop_;
+    std::unique_ptr<CpgTransport> cpg_;
+    std::unique_ptr<QuorumWatch> quorum_;
+    std::unique_ptr<AddressBackend> backend_;
+    std::unique_ptr<ControlServer> control_;
+    std::unique_ptr<Member> member_;
+    std::deque<LoggedEvent> events_;
+    std::optional<ControlResponse> reply_;        // set by out::Reply during a command
+    guint timer_ = 0;
+    guint signal_sources_[3] = {0, 0, 0};
+    int exit_code_ = 0;
+    bool quitting_ = false;
+    bool lost_ = false;                           // corosync went away: release and leave
+    std::size_t releasing_on_exit_ = 0;
+    std::uint64_t plan_seed_ = 1;
+};
+
+}  // namespace rais
