@@ -427,6 +427,14 @@ void Member::on_acquire(double now, const Process& from, const AcquireMsg& m) {
 
 void Member::do_acquire(double now, const ServiceAddress& a, bool handover, const std::string& why) {
     if (held_.count(a) || !ok_ || quiesced_ || stopping_) return;
+    // After a failed acquire (ARP probe answered, DAD failed, hook failed)
+    // do not retry at once: the leader would otherwise re-send the Acquire
+    // every round and we would probe the LAN in a loop.
+    if (auto f = failed_at_.find(a); f != failed_at_.end() && now - f->second < acquire_backoff()) {
+        log(out::Level::Info, "not acquiring " + a.str() + " yet: it failed " + secs(now - f->second) +
+                                  " ago (retry after " + secs(acquire_backoff()) + ")");
+        return;
+    }
     held_[a] = AddressState::Acquiring;
     reasons_[a] = why;
     log(out::Level::Notice, "acquiring " + a.str() + ": " + why);
@@ -511,6 +519,7 @@ void Member::on_action_done(double now, const in::ActionDone& d) {
         } else {
             held_.erase(it);
             reasons_.erase(d.address);
+            failed_at_[d.address] = now;
             emit(now, EventKind::AcquireFailed, name_, d.address, d.detail);
         }
     } else {

@@ -23,6 +23,7 @@
 //  - every decision carries a reason, which reaches the log and the events.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -288,6 +289,7 @@ private:
     HostView host_of(const Peer& p) const;
     double lifetime() const { return cfg_.restart_grace - 1.0; }
     double interval() const { return cfg_.interval_ms / 1000.0; }
+    double acquire_backoff() const { return std::max(5.0, 5 * interval()); }
 
     GroupConfig cfg_;
     std::string digest_;
@@ -315,7 +317,8 @@ private:
     std::string failing_test_;
     double load_ = 0, capacity_ = 100;
     std::map<ServiceAddress, AddressState> held_;
-    std::map<ServiceAddress, std::string> reasons_;  // why each held address is acquiring/releasing
+    std::map<ServiceAddress, std::string> reasons_;
+    std::map<ServiceAddress, double> failed_at_;     // last failed acquire, for the backoff  // why each held address is acquiring/releasing
     bool synced_ = false;                           // heard the whole group once since starting
     std::vector<AcquireMsg> deferred_;              // acquires waiting for quorum of this ring
     std::uint64_t seq_ = 0;

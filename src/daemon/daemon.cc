@@ -201,6 +201,10 @@ int Daemon::run() {
                                    (s.quiesced ? ", quiesced" : ""));
     member_ = std::make_unique<Member>(s);
     apply(member_->start(now()));
+    load_ = std::make_unique<LoadMeter>(
+        cfg_.load, cfg_.interval_ms, [this](double load, double cap) { feed(in::LoadSample{load, cap}); },
+        [](int level, const std::string& text) { log_text(static_cast<LogLevel>(level), text); });
+    load_->start();
 
     QuorumWatch::Callbacks qcb;
     qcb.quorum = [this](const in::Quorum& q) { feed(q); };

@@ -18,6 +18,7 @@
 #include "daemon/address_backend.h"
 #include "daemon/control_server.h"
 #include "daemon/cpg_transport.h"
+#include "daemon/load_meter.h"
 #include "daemon/quorum_watch.h"
 
 namespace rais {
@@ -72,6 +73,7 @@ private:
     std::unique_ptr<AddressBackend> backend_;
     std::unique_ptr<ControlServer> control_;
     std::unique_ptr<Member> member_;
+    std::unique_ptr<LoadMeter> load_;
     std::deque<LoggedEvent> events_;
     std::optional<ControlResponse> reply_;        // set by out::Reply during a command
     guint timer_ = 0;

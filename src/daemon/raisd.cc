@@ -14,6 +14,7 @@
 #include <string>
 
 #include "daemon/daemon.h"
+#include "daemon/load_meter.h"
 #include "daemon/log.h"
 
 namespace {
@@ -77,6 +78,10 @@ int main(int argc, char** argv) {
     rais::GroupConfig cfg;
     if (auto err = rais::load_config_file(opts.config_path, &cfg)) {
         std::fprintf(stderr, "raisd: %s\n", err->c_str());
+        return 6;
+    }
+    if (auto err = rais::LoadMeter::check(cfg.load)) {
+        std::fprintf(stderr, "raisd: %s: %s\n", opts.config_path.c_str(), err->c_str());
         return 6;
     }
     if (!foreground && daemon(0, 0) != 0) {
