@@ -277,6 +277,10 @@ bool Member::is_leader(double now) const {
 
 bool Member::ready(double now) const {
     if (now - view_change_at_ >= 3 * interval()) return true;
+    // Alone just after starting: the group's other daemons are usually
+    // starting too (Pacemaker starts clone instances together). Taking every
+    // address now and handing them back a second later is churn clients see.
+    if (!synced_ && members_.size() == 1) return false;
     for (const auto& [proc, p] : peers_) {
         if (p.counted && !p.fresh) return false;
         // Until it has heard the group once, a newcomer waits for every CPG

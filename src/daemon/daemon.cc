@@ -99,6 +99,7 @@ Daemon::Daemon(DaemonOptions opts, GroupConfig cfg)
 
 Daemon::~Daemon() {
     if (timer_) g_source_remove(timer_);
+    if (info_idle_) g_source_remove(info_idle_);
     for (guint s : signal_sources_)
         if (s) g_source_remove(s);
 }
@@ -305,6 +306,23 @@ void Daemon::arm_timer() {
 void Daemon::apply(Effects fx) {
     for (auto& e : fx) {
         if (auto* s = std::get_if<out::Send>(&e)) {
+            if (s->what == "info") {
+                // An Info is a full snapshot that replaces the one before:
+                // when one batch of CPG deliveries (256 Acquires, say)
+                // changes our state 256 times, send the last state once,
+                // after the batch, instead of 256 growing snapshots.
+                pending_info_ = std::move(s->bytes);
+                if (!info_idle_)
+                    info_idle_ = g_idle_add([](gpointer p) -> gboolean {
+                        auto* self = static_cast<Daemon*>(p);
+                        self->info_idle_ = 0;
+                        if (self->cpg_ && !self->pending_info_.empty())
+                            self->cpg_->send(std::move(self->pending_info_));
+                        self->pending_info_.clear();
+                        return G_SOURCE_REMOVE;
+                    }, this);
+                continue;
+            }
             cpg_->send(std::move(s->bytes));
         } else if (auto* p = std::get_if<out::Plumb>(&e)) {
             backend_->acquire(p->address, p->probe, p->lifetime);

@@ -77,6 +77,8 @@ private:
     std::deque<LoggedEvent> events_;
     std::optional<ControlResponse> reply_;        // set by out::Reply during a command
     guint timer_ = 0;
+    guint info_idle_ = 0;
+    std::vector<std::uint8_t> pending_info_;      // the newest Info, sent once the loop is idle
     guint signal_sources_[3] = {0, 0, 0};
     int exit_code_ = 0;
     bool quitting_ = false;

@@ -17,14 +17,14 @@ void log_setup(const std::string& group, bool to_stderr, const std::string& file
     if (to_stderr) {
         qb_log_ctl(QB_LOG_STDERR, QB_LOG_CONF_ENABLED, QB_TRUE);
         qb_log_filter_ctl(QB_LOG_STDERR, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE, "*", debug ? LOG_DEBUG : LOG_INFO);
-        qb_log_format_set(QB_LOG_STDERR, "%t %N %p: %b");
+        qb_log_format_set(QB_LOG_STDERR, "%T %N %p: %b");
     }
     if (!file.empty()) {
         int32_t t = qb_log_file_open(file.c_str());
         if (t >= 0) {
             qb_log_ctl(t, QB_LOG_CONF_ENABLED, QB_TRUE);
             qb_log_filter_ctl(t, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE, "*", debug ? LOG_DEBUG : LOG_INFO);
-            qb_log_format_set(t, "%t %N[%P] %p: %b");
+            qb_log_format_set(t, "%T %N[%P] %p: %b");
         }
     }
 }

@@ -581,7 +581,10 @@ public:
         Member& m = bus.add(setup(1));
         bus.view(1, {m.self()});
         bus.quorum(1, true);
-        // Alone, it leads and serves every address (its own and two orphans).
+        // Alone just after starting it waits 3 x interval for the others,
+        // then leads and serves every address (its own and two orphans).
+        CPPUNIT_ASSERT_EQUAL(std::size_t{0}, m.held().size());
+        bus.runFor(3.5);
         CPPUNIT_ASSERT_EQUAL(std::size_t{3}, m.held().size());
         bus.clear();
         bus.input(m, in::Command{CommandKind::Stop, "", std::nullopt});
