@@ -1,5 +1,6 @@
 #include "core/codec.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/glib_ptr.h"
@@ -19,7 +20,7 @@ const char* to_string(RequestKind k) {
 namespace {
 
 constexpr std::size_t kHeader = 8;
-enum class Kind : std::uint8_t { Info = 1, Acquire = 2, Release = 3, Request = 4 };
+enum class Kind : std::uint8_t { Info = 1, Acquire = 2, Release = 3, Request = 4, Batch = 5 };
 
 const char* type_of(Kind k) {
     switch (k) {
@@ -27,6 +28,7 @@ const char* type_of(Kind k) {
     case Kind::Acquire: return "(uu(ayy)bs)";
     case Kind::Release: return "(uu(ayy)s)";
     case Kind::Request: return "(uyua(ayy))";
+    case Kind::Batch: return "(uuasa(y(ayy)bq))";
     }
     return "()";
 }
@@ -82,6 +84,28 @@ struct Encoder {
                             g_variant_new_string(m.reason.c_str())};
         return g_variant_new_tuple(kids, G_N_ELEMENTS(kids));
     }
+    GVariant* operator()(const BatchMsg& m) {
+        kind = Kind::Batch;
+        // Reasons travel once each: a failover batch of 256 addresses shares
+        // one or two, and a small message crosses the ring in one token turn.
+        std::vector<std::string> reasons;
+        GVariantBuilder b;
+        g_variant_builder_init(&b, G_VARIANT_TYPE("a(y(ayy)bq)"));
+        for (const auto& it : m.items) {
+            auto r = std::find(reasons.begin(), reasons.end(), it.reason);
+            std::size_t idx = static_cast<std::size_t>(r - reasons.begin());
+            if (r == reasons.end()) reasons.push_back(it.reason);
+            GVariant* kids[] = {g_variant_new_byte(it.acquire ? 1 : 2), addr_tuple(it.address),
+                                g_variant_new_boolean(it.handover), g_variant_new_uint16(static_cast<guint16>(idx))};
+            g_variant_builder_add_value(&b, g_variant_new_tuple(kids, G_N_ELEMENTS(kids)));
+        }
+        GVariantBuilder rb;
+        g_variant_builder_init(&rb, G_VARIANT_TYPE("as"));
+        for (const auto& r : reasons) g_variant_builder_add(&rb, "s", r.c_str());
+        GVariant* kids[] = {g_variant_new_uint32(m.leader), g_variant_new_uint32(m.dest), g_variant_builder_end(&rb),
+                            g_variant_builder_end(&b)};
+        return g_variant_new_tuple(kids, G_N_ELEMENTS(kids));
+    }
     GVariant* operator()(const RequestMsg& m) {
         kind = Kind::Request;
         GVariantBuilder b;
@@ -112,6 +136,8 @@ Message sanitized(const Message& m) {
         a->reason = clean(a->reason);
     } else if (auto* r = std::get_if<ReleaseMsg>(&c)) {
         r->reason = clean(r->reason);
+    } else if (auto* b = std::get_if<BatchMsg>(&c)) {
+        for (auto& it : b->items) it.reason = clean(it.reason);
     }
     return c;
 }
@@ -173,7 +199,7 @@ std::variant<Message, DecodeError> decode(const std::uint8_t* data, std::size_t 
     if (data[0] != 'R' || data[1] != 'A') return DecodeError{"not a rais message (bad magic)"};
     if (data[2] != kProtocolVersion)
         return DecodeError{"unknown protocol version " + std::to_string(data[2])};
-    if (data[3] < 1 || data[3] > 4) return DecodeError{"unknown message kind " + std::to_string(data[3])};
+    if (data[3] < 1 || data[3] > 5) return DecodeError{"unknown message kind " + std::to_string(data[3])};
     if ((data[4] & ~1u) != 0 || data[5] || data[6] || data[7]) return DecodeError{"reserved header bits set"};
     Kind kind = static_cast<Kind>(data[3]);
     bool swap = (data[4] & 1) != (G_BYTE_ORDER == G_BIG_ENDIAN ? 1 : 0);
@@ -243,6 +269,34 @@ std::variant<Message, DecodeError> decode(const std::uint8_t* data, std::size_t 
         if (!get_addr_tuple(child(v.get(), 2).get(), &m.address)) return DecodeError{"Release: invalid address"};
         m.reason = get_str(v.get(), 3);
         if (m.leader == 0 || m.dest == 0) return DecodeError{"Release: node id 0"};
+        return Message{std::move(m)};
+    }
+    case Kind::Batch: {
+        BatchMsg m;
+        m.leader = g_variant_get_uint32(child(v.get(), 0).get());
+        m.dest = g_variant_get_uint32(child(v.get(), 1).get());
+        if (m.leader == 0 || m.dest == 0) return DecodeError{"Batch: node id 0"};
+        auto reasons = child(v.get(), 2);
+        gsize nr = g_variant_n_children(reasons.get());
+        if (nr > 65535) return DecodeError{"Batch: too many reasons"};
+        auto list = child(v.get(), 3);
+        gsize n = g_variant_n_children(list.get());
+        if (n == 0) return DecodeError{"Batch: no commands"};
+        for (gsize i = 0; i < n; i++) {
+            auto e = child(list.get(), i);
+            BatchItem it;
+            guint8 k = g_variant_get_byte(child(e.get(), 0).get());
+            if (k != 1 && k != 2) return DecodeError{"Batch: unknown command " + std::to_string(k)};
+            it.acquire = k == 1;
+            if (!get_addr_tuple(child(e.get(), 1).get(), &it.address)) return DecodeError{"Batch: invalid address"};
+            it.handover = g_variant_get_boolean(child(e.get(), 2).get());
+            guint16 r = g_variant_get_uint16(child(e.get(), 3).get());
+            if (r >= nr) return DecodeError{"Batch: reason index out of range"};
+            it.reason = get_str(reasons.get(), r);
+            for (const auto& prev : m.items)
+                if (prev.address == it.address) return DecodeError{"Batch: address " + it.address.str() + " listed twice"};
+            m.items.push_back(std::move(it));
+        }
         return Message{std::move(m)};
     }
     case Kind::Request: {

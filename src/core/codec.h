@@ -49,6 +49,21 @@ struct ReleaseMsg {
     std::string reason;
 };
 
+// Several leader commands to one destination in one message: when a host
+// takes over 256 addresses, one CPG message instead of 256 (the receiver
+// counts it as one command for cmd_seen, and applies the items in order).
+struct BatchItem {
+    bool acquire = true;
+    ServiceAddress address;
+    bool handover = false;
+    std::string reason;
+};
+
+struct BatchMsg {
+    std::uint32_t leader = 0, dest = 0;
+    std::vector<BatchItem> items;
+};
+
 enum class RequestKind : std::uint8_t { Quiesce = 1, Unquiesce = 2, Move = 3, Unpin = 4 };
 const char* to_string(RequestKind k);
 
@@ -59,7 +74,7 @@ struct RequestMsg {
     std::vector<ServiceAddress> address;  // zero or one (move, unpin)
 };
 
-using Message = std::variant<InfoMsg, AcquireMsg, ReleaseMsg, RequestMsg>;
+using Message = std::variant<InfoMsg, AcquireMsg, ReleaseMsg, RequestMsg, BatchMsg>;
 
 struct DecodeError {
     std::string what;

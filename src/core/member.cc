@@ -41,6 +41,26 @@ const char* to_string(EventKind k) {
 namespace {
 constexpr double kNever = std::numeric_limits<double>::infinity();
 
+// "hot spare h3 is least loaded (0.0%, 2 addresses)" -> "hot spare h3 is
+// least loaded": the figures make every reason of a failover distinct, and
+// batched commands share their reasons on the wire. The leader's log keeps
+// them whole.
+std::string without_figures(const std::string& r) {
+    std::string out;
+    std::size_t i = 0;
+    while (i < r.size()) {
+        std::size_t open = r.find(" (", i);
+        if (open == std::string::npos) break;
+        std::size_t close = r.find(')', open);
+        if (close == std::string::npos) break;
+        out += r.substr(i, open - i);
+        std::string inside = r.substr(open + 2, close - open - 2);
+        if (inside.find('%') == std::string::npos) out += " (" + inside + ")";
+        i = close + 1;
+    }
+    return out + r.substr(i);
+}
+
 std::string secs(double s) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%g s", s);
@@ -340,6 +360,12 @@ void Member::on_delivered(double now, const in::Delivered& d) {
         on_release(now, d.from, *rel);
     } else if (auto* req = std::get_if<RequestMsg>(&msg)) {
         on_request(now, d.from, *req);
+    } else if (auto* batch = std::get_if<BatchMsg>(&msg)) {
+        cmd_count_++;  // one message, one command index for all its items
+        for (const auto& it : batch->items) {
+            if (it.acquire) on_acquire(now, d.from, AcquireMsg{batch->leader, batch->dest, it.address, it.handover, it.reason});
+            else on_release(now, d.from, ReleaseMsg{batch->leader, batch->dest, it.address, it.reason});
+        }
     }
 }
 
@@ -440,10 +466,10 @@ void Member::do_acquire(double now, const ServiceAddress& a, bool handover, cons
         return;
     }
     held_[a] = AddressState::Acquiring;
+    if (held_.size() == 1) last_refresh_at_ = now;  // nothing older held: all lifetimes are fresh
     reasons_[a] = why;
     log(out::Level::Notice, "acquiring " + a.str() + ": " + why);
     fx_->push_back(out::Plumb{a, !handover && cfg_.arp_probe_ms > 0, lifetime()});
-    last_refresh_at_ = now;
     send_info(now);
 }
 
@@ -684,12 +710,16 @@ void Member::send_info(double now) {
     }
     send(m, "info");
     next_info_at_ = now + interval();
-    if (!held_.empty()) {
+    // Lifetimes are re-armed once per interval, not with every Info: a
+    // host taking 256 addresses sends hundreds of Infos in a second, and
+    // re-arming all it holds each time costs 256 x 256 netlink requests.
+    if (!held_.empty() && now >= next_refresh_at_) {
         std::vector<ServiceAddress> v;
         for (const auto& [a, st] : held_)
             if (st != AddressState::Releasing) v.push_back(a);
         if (!v.empty()) fx_->push_back(out::Refresh{v, lifetime()});
         last_refresh_at_ = now;
+        next_refresh_at_ = now + interval();
     }
 }
 
@@ -783,29 +813,46 @@ void Member::maybe_plan(double now) {
         if (notes_.insert(n).second) log(out::Level::Warning, n);
 
     std::set<ServiceAddress> cannot;
+    // Commands go out one message per destination (a Batch when there are
+    // several), in the order the planner decided them.
+    std::vector<std::uint32_t> dests;
+    std::map<std::uint32_t, BatchMsg> batches;
     for (const auto& d : p.decisions) {
         switch (d.action) {
-        case Action::Acquire: {
-            AcquireMsg m{self_.node, d.node_id, d.address, d.handover, d.reason};
+        case Action::Acquire:
             note_command(d.node_id, true, d.address, kInFlight);
             log(out::Level::Notice, "decision: " + d.node + " acquires " + d.address.str() + ": " + d.reason);
-            send(m, "acquire " + d.address.str() + " -> " + d.node);
             break;
-        }
         case Action::Expire:
             if (expired_.insert(d.address).second) emit(now, EventKind::Expired, d.node, d.address, d.reason);
             [[fallthrough]];
-        case Action::Release: {
-            ReleaseMsg m{self_.node, d.node_id, d.address, d.reason};
+        case Action::Release:
             note_command(d.node_id, false, d.address, kInFlight);
             log(out::Level::Notice, "decision: " + d.node + " releases " + d.address.str() + ": " + d.reason);
-            send(m, "release " + d.address.str() + " -> " + d.node);
             break;
-        }
         case Action::CannotAssign:
             cannot.insert(d.address);
             if (!cannot_assign_.count(d.address)) emit(now, EventKind::CannotAssign, "", d.address, d.reason);
-            break;
+            continue;
+        }
+        if (!batches.count(d.node_id)) {
+            dests.push_back(d.node_id);
+            batches[d.node_id] = BatchMsg{self_.node, d.node_id, {}};
+        }
+        batches[d.node_id].items.push_back({d.action == Action::Acquire, d.address, d.handover, d.reason});
+    }
+    for (std::uint32_t dest : dests) {
+        BatchMsg& b = batches[dest];
+        const std::string who = node_name(dest);
+        if (b.items.size() > 1) {
+            for (auto& it : b.items) it.reason = without_figures(it.reason);
+            send(b, "batch of " + std::to_string(b.items.size()) + " -> " + who);
+        } else if (b.items[0].acquire) {
+            send(AcquireMsg{b.leader, dest, b.items[0].address, b.items[0].handover, b.items[0].reason},
+                 "acquire " + b.items[0].address.str() + " -> " + who);
+        } else {
+            send(ReleaseMsg{b.leader, dest, b.items[0].address, b.items[0].reason},
+                 "release " + b.items[0].address.str() + " -> " + who);
         }
     }
     cannot_assign_ = cannot;

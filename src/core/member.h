@@ -324,6 +324,7 @@ private:
     std::uint64_t seq_ = 0;
     double next_info_at_ = 0;
     double last_refresh_at_ = -1;
+    double next_refresh_at_ = 0;
     double stop_deadline_ = 0;
     bool exited_ = false;
     double last_step_at_ = 0;

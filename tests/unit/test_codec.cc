@@ -32,6 +32,7 @@ const char* const kInfoType = "(tusbbbddsua(ayyy)a(ayyu)a(ayyu))";
 const char* const kAcquireType = "(uu(ayy)bs)";
 const char* const kReleaseType = "(uu(ayy)s)";
 const char* const kRequestType = "(uyua(ayy))";
+const char* const kBatchType = "(uuasa(y(ayy)bq))";
 const std::uint8_t kNativeFlag = G_BYTE_ORDER == G_BIG_ENDIAN ? 1 : 0;
 
 using Bytes = std::vector<std::uint8_t>;
@@ -144,6 +145,15 @@ std::vector<std::pair<std::string, Message>> samples() {
     q.target = 2;
     out.emplace_back("request-quiesce", q);
 
+    // Several commands to one host: reasons are shared on the wire.
+    BatchMsg b;
+    b.leader = 1;
+    b.dest = 4;
+    b.items = {{true, addr("198.18.0.102/24"), false, "n2 is not a member; hot spare n4 is least loaded"},
+               {true, addr("2001:2::102/64"), true, "n2 is not a member; hot spare n4 is least loaded"},
+               {false, addr("198.18.0.103/24"), false, "duplicate: preferred host n3 keeps it"}};
+    out.emplace_back("batch", b);
+
     RequestMsg u = q;
     u.kind = RequestKind::Unquiesce;
     out.emplace_back("request-unquiesce", u);
@@ -216,6 +226,17 @@ void assertSame(const Message& want, const Message& got) {
         CPPUNIT_ASSERT_EQUAL(wr->dest, g.dest);
         assertSame(wr->address, g.address);
         CPPUNIT_ASSERT_EQUAL(wr->reason, g.reason);
+    } else if (const auto* wb = std::get_if<BatchMsg>(&want)) {
+        const auto& g = std::get<BatchMsg>(got);
+        CPPUNIT_ASSERT_EQUAL(wb->leader, g.leader);
+        CPPUNIT_ASSERT_EQUAL(wb->dest, g.dest);
+        CPPUNIT_ASSERT_EQUAL(wb->items.size(), g.items.size());
+        for (std::size_t i = 0; i < wb->items.size(); i++) {
+            CPPUNIT_ASSERT_EQUAL(wb->items[i].acquire, g.items[i].acquire);
+            assertSame(wb->items[i].address, g.items[i].address);
+            CPPUNIT_ASSERT_EQUAL(wb->items[i].handover, g.items[i].handover);
+            CPPUNIT_ASSERT_EQUAL(wb->items[i].reason, g.items[i].reason);
+        }
     } else {
         const auto& wq = std::get<RequestMsg>(want);
         const auto& g = std::get<RequestMsg>(got);
@@ -264,7 +285,7 @@ Bytes frame(std::uint8_t kind, const char* type, const std::string& body) {
 }
 
 const char* typeOf(const Message& m) {
-    static const char* const types[] = {kInfoType, kAcquireType, kReleaseType, kRequestType};
+    static const char* const types[] = {kInfoType, kAcquireType, kReleaseType, kRequestType, kBatchType};
     return types[m.index()];
 }
 
@@ -314,6 +335,7 @@ class CodecTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testAddressListedTwiceRefused);
     CPPUNIT_TEST(testLoadOutOfRangeRefused);
     CPPUNIT_TEST(testBadRequestRefused);
+    CPPUNIT_TEST(testBadBatchRefused);
     CPPUNIT_TEST(testHandWrittenBodyAccepted);
     CPPUNIT_TEST(testBigEndianFlaggedDecodesEqual);
     CPPUNIT_TEST(testWriteFuzzCorpus);
@@ -552,6 +574,25 @@ public:
     }
 
     // Regenerates the fuzzer's seed corpus: RAIS_WRITE_CORPUS=tests/fuzz/corpus.
+    // A batch must name its hosts, carry at least one command, index only
+    // the reasons it carries, and not list an address twice.
+    void testBadBatchRefused() {
+        BatchMsg ok;
+        ok.leader = 1;
+        ok.dest = 2;
+        ok.items = {{true, addr("198.18.0.1/24"), false, "r"}};
+        CPPUNIT_ASSERT(std::holds_alternative<Message>(decode(encode(ok).data(), encode(ok).size())));
+        BatchMsg empty = ok;
+        empty.items.clear();
+        CPPUNIT_ASSERT(std::holds_alternative<DecodeError>(decode(encode(empty).data(), encode(empty).size())));
+        BatchMsg zero = ok;
+        zero.dest = 0;
+        CPPUNIT_ASSERT(std::holds_alternative<DecodeError>(decode(encode(zero).data(), encode(zero).size())));
+        BatchMsg twice = ok;
+        twice.items.push_back(ok.items[0]);
+        CPPUNIT_ASSERT(std::holds_alternative<DecodeError>(decode(encode(twice).data(), encode(twice).size())));
+    }
+
     void testWriteFuzzCorpus() {
         const char* dir = std::getenv("RAIS_WRITE_CORPUS");
         if (!dir || !*dir) return;

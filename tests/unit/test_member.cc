@@ -162,7 +162,8 @@ public:
                 auto msg = decode(d.bytes.data(), d.bytes.size());
                 const Message* m = std::get_if<Message>(&msg);
                 bool command = m && in(view_, d.from) &&
-                               (std::holds_alternative<AcquireMsg>(*m) || std::holds_alternative<ReleaseMsg>(*m));
+                               (std::holds_alternative<AcquireMsg>(*m) || std::holds_alternative<ReleaseMsg>(*m) ||
+                                std::holds_alternative<BatchMsg>(*m));
                 for (auto& s : slots_) {
                     if (!in(view_, s.member.self())) continue;
                     if (command) s.commands++;
