@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "core/planner.h"
+#include "core/text.h"
 
 namespace rais {
 
@@ -61,11 +62,7 @@ std::string without_figures(const std::string& r) {
     return out + r.substr(i);
 }
 
-std::string secs(double s) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%g s", s);
-    return buf;
-}
+std::string secs(double s) { return format_number("%g s", s); }
 }  // namespace
 
 Member::Member(MemberSetup setup)
@@ -169,7 +166,7 @@ Effects Member::step(double now, const Input& input) {
     if (!synced_ && have_membership_ && ready(now)) synced_ = true;
     leader_check(now);
     maybe_plan(now);
-    maybe_exit(now);
+    maybe_exit();
     fx_ = nullptr;
     return fx;
 }
@@ -268,31 +265,30 @@ void Member::on_quorum(double now, const in::Quorum& q) {
     }
 }
 
-double Member::quiet_for(const Peer& p, double now) const {
+double Member::quiet_for(const Peer& p) const {
     // Silence is measured in ring time: how long our own Infos kept coming
     // back while the peer's did not. While corosync re-forms the ring
     // nobody's messages arrive (seconds after a crash), and that says
     // nothing about any peer; and after our own stall we start afresh.
-    (void)now;
     double ring_now = std::max(own_info_at_, listening_since_);
     return ring_now - std::max(p.last_info_at, listening_since_);
 }
 
-bool Member::silent(const Peer& p, double now) const {
+bool Member::silent(const Peer& p) const {
     if (p.process == self_) return false;
-    return p.counted && quiet_for(p, now) > 3 * interval();
+    return p.counted && quiet_for(p) > 3 * interval();
 }
 
-std::uint32_t Member::leader_node(double now) const {
+std::uint32_t Member::leader_node() const {
     std::uint32_t best = 0;
     for (const auto& [proc, p] : peers_)
-        if (p.counted && !silent(p, now) && (best == 0 || proc.node < best)) best = proc.node;
+        if (p.counted && !silent(p) && (best == 0 || proc.node < best)) best = proc.node;
     return best;
 }
 
-bool Member::is_leader(double now) const {
+bool Member::is_leader() const {
     const Peer* me = counted_peer(self_.node);
-    return me && me->process == self_ && leader_node(now) == self_.node;
+    return me && me->process == self_ && leader_node() == self_.node;
 }
 
 bool Member::ready(double now) const {
@@ -402,7 +398,7 @@ void Member::on_info(double now, Peer& p, const InfoMsg& m) {
     if (departed_.erase(m.node)) log(out::Level::Info, m.name + " is back; it reports what it holds");
 
     // Mirror the leader's group state (a new leader inherits it).
-    if (!(p.process == self_) && m.node == leader_node(now)) {
+    if (!(p.process == self_) && m.node == leader_node()) {
         orphans_.clear();
         for (const auto& [a, age] : m.orphans) orphans_[a] = now - age / 1000.0;
         pins_.clear();
@@ -410,9 +406,9 @@ void Member::on_info(double now, Peer& p, const InfoMsg& m) {
     }
 }
 
-bool Member::from_leader(double now, const Process& from, std::uint32_t claimed, const char* what,
+bool Member::from_leader(const Process& from, std::uint32_t claimed, const char* what,
                          const ServiceAddress& a) {
-    if (claimed == from.node && from.node == leader_node(now)) return true;
+    if (claimed == from.node && from.node == leader_node()) return true;
     log(out::Level::Warning, std::string("ignored ") + what + " of " + a.str() + " from node " +
                                  std::to_string(from.node) + ", which is not the leader");
     return false;
@@ -436,7 +432,7 @@ void Member::note_command(std::uint32_t dest, bool acquire, const ServiceAddress
 }
 
 void Member::on_acquire(double now, const Process& from, const AcquireMsg& m) {
-    if (!from_leader(now, from, m.leader, "Acquire", m.address)) return;
+    if (!from_leader(from, m.leader, "Acquire", m.address)) return;
     // Every member notes the command against the destination (patent step 424).
     note_command(m.dest, true, m.address, cmd_count_);
     if (m.dest != self_.node) return;
@@ -474,7 +470,7 @@ void Member::do_acquire(double now, const ServiceAddress& a, bool handover, cons
 }
 
 void Member::on_release(double now, const Process& from, const ReleaseMsg& m) {
-    if (!from_leader(now, from, m.leader, "Release", m.address)) return;
+    if (!from_leader(from, m.leader, "Release", m.address)) return;
     note_command(m.dest, false, m.address, cmd_count_);
     if (m.dest != self_.node) return;
     auto it = held_.find(m.address);
@@ -703,7 +699,7 @@ void Member::send_info(double now) {
     m.digest = digest_;
     m.cmd_seen = cmd_count_;
     for (const auto& [a, st] : held_) m.serving.push_back({a, st});
-    if (is_leader(now)) {
+    if (is_leader()) {
         for (const auto& [a, since] : orphans_)
             m.orphans.emplace_back(a, static_cast<std::uint32_t>(std::min(4e9, std::max(0.0, (now - since) * 1000))));
         for (const auto& [a, node] : pins_) m.pins.emplace_back(a, node);
@@ -728,10 +724,10 @@ void Member::send_info(double now) {
 void Member::leader_check(double now) {
     // A minority's "leader" leads nothing: announce leadership only with quorum.
     if (!synced_ || !quorate_now()) return;
-    std::uint32_t l = leader_node(now);
+    std::uint32_t l = leader_node();
     if (l == last_leader_) return;
     last_leader_ = l;
-    if (l == self_.node && is_leader(now))
+    if (l == self_.node && is_leader())
         emit(now, EventKind::Leader, name_, std::nullopt, name_ + " leads group " + cfg_.group + " (lowest node id)");
 }
 
@@ -765,8 +761,8 @@ View Member::view(double now) const {
     for (const auto& [proc, p] : peers_) {
         if (!p.counted || !p.has_info) continue;
         HostView h = host_of(p);
-        if (silent(p, now)) {
-            double quiet = quiet_for(p, now);
+        if (silent(p)) {
+            double quiet = quiet_for(p);
             if (quiet >= cfg_.restart_grace) continue;  // gone: what it held is free
             h.departed = true;
             h.departed_why = "silent for " + secs(quiet);
@@ -791,7 +787,7 @@ View Member::view(double now) const {
 }
 
 void Member::maybe_plan(double now) {
-    if (exited_ || !synced_ || !is_leader(now) || !quorate_now() || !ready(now)) return;
+    if (exited_ || !synced_ || !is_leader() || !quorate_now() || !ready(now)) return;
     View v = view(now);
     Plan p = plan(v, random_);
 
@@ -859,8 +855,7 @@ void Member::maybe_plan(double now) {
     if (group_state_changed) send_info(now);
 }
 
-void Member::maybe_exit(double now) {
-    (void)now;
+void Member::maybe_exit() {
     if (stopping_ && !exited_ && held_.empty()) {
         exited_ = true;
         fx_->push_back(out::Exit{0, "graceful stop complete: nothing held"});
@@ -872,7 +867,7 @@ MemberStatus Member::status(double now) const {
     s.group = cfg_.group;
     s.name = name_;
     s.self = self_;
-    s.leader = leader_node(now);
+    s.leader = leader_node();
     s.leader_name = s.leader ? node_name(s.leader) : "";
     s.quorate = quorate_now();
     s.quorum_known = quorum_known_;
@@ -887,7 +882,7 @@ MemberStatus Member::status(double now) const {
         ps.process = proc;
         ps.name = p.has_info ? p.info.name : node_name(proc.node);
         ps.counted = p.counted;
-        ps.silent = silent(p, now);
+        ps.silent = silent(p);
         if (p.has_info) ps.host = host_of(p);
         s.peers.push_back(ps);
     }

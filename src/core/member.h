@@ -213,7 +213,7 @@ public:
 
     const Process& self() const { return self_; }
     const std::string& name() const { return name_; }
-    bool is_leader(double now) const;
+    bool is_leader() const;
     const std::map<ServiceAddress, AddressState>& held() const { return held_; }
     const GroupConfig& config() const { return cfg_; }
 
@@ -254,8 +254,7 @@ private:
     void on_acquire(double now, const Process& from, const AcquireMsg& m);
     void on_release(double now, const Process& from, const ReleaseMsg& m);
     void on_request(double now, const Process& from, const RequestMsg& m);
-    bool from_leader(double now, const Process& from, std::uint32_t claimed, const char* what,
-                     const ServiceAddress& a);
+    bool from_leader(const Process& from, std::uint32_t claimed, const char* what, const ServiceAddress& a);
     // Applies a leader command to the destination's pending list; index is
     // the delivery count, or kInFlight for one this leader has just sent.
     void note_command(std::uint32_t dest, bool acquire, const ServiceAddress& a, std::uint32_t index);
@@ -272,15 +271,15 @@ private:
     void emit(double now, EventKind k, const std::string& node, std::optional<ServiceAddress> a, std::string why);
     void log(out::Level l, std::string text);
     void maybe_plan(double now);
-    void maybe_exit(double now);
+    void maybe_exit();
     void leader_check(double now);
 
     // derived state
     bool quorate_now() const { return quorum_known_ && quorate_ && quorum_ring_ == ring_; }
     bool quorum_lost() const { return quorum_known_ && !quorate_; }
-    bool silent(const Peer& p, double now) const;
-    double quiet_for(const Peer& p, double now) const;
-    std::uint32_t leader_node(double now) const;
+    bool silent(const Peer& p) const;
+    double quiet_for(const Peer& p) const;
+    std::uint32_t leader_node() const;
     bool ready(double now) const;
     Peer* peer(const Process& p);
     const Peer* counted_peer(std::uint32_t node) const;

@@ -1,4 +1,5 @@
 #include "core/planner.h"
+#include "core/text.h"
 
 #include <cstdio>
 #include <set>
@@ -43,17 +44,8 @@ struct AddressHash {
     }
 };
 
-std::string fmt_num(double v) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%g", v);
-    return buf;
-}
-
-std::string fmt_util(double u) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.1f%%", u);
-    return buf;
-}
+std::string fmt_num(double v) { return format_number("%g", v); }
+std::string fmt_util(double u) { return format_number("%.1f%%", u); }
 
 class Pass {
 public:

@@ -12,6 +12,7 @@
 // from a callback.
 
 #include "daemon/address_backend.h"
+#include "core/text.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -68,11 +69,7 @@ constexpr std::uint32_t kInfiniteLifetime = 0xFFFFFFFFu;
 
 std::string errno_text(int err) { return g_strerror(err); }
 
-std::string seconds_text(double s) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%g", s);
-    return buf;
-}
+std::string seconds_text(double s) { return format_number("%g", s); }
 
 // An owned file descriptor.
 class Fd {

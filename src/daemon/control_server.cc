@@ -82,7 +82,6 @@ std::map<qb_ipcs_connection_t*, Conn>& conns() {
     static std::map<qb_ipcs_connection_t*, Conn> c;
     return c;
 }
-ControlServer* g_server = nullptr;
 ControlServer::Handler* g_handler = nullptr;
 
 // Root, or a member of group haclient (primary or supplementary), may change
@@ -112,10 +111,7 @@ ControlServer::ControlServer(std::string group, Handler handler)
 
 ControlServer::~ControlServer() {
     if (service_) qb_ipcs_destroy(service_);
-    if (g_server == this) {
-        g_server = nullptr;
-        g_handler = nullptr;
-    }
+    if (g_handler == &handler_) g_handler = nullptr;
 }
 
 bool ControlServer::open(std::string* error) {
@@ -123,7 +119,6 @@ bool ControlServer::open(std::string* error) {
                                                        &ControlServer::on_msg, &ControlServer::on_closed,
                                                        &ControlServer::on_destroyed};
     static struct qb_ipcs_poll_handlers poll = {job_add, dispatch_add, dispatch_add, dispatch_del};
-    g_server = this;
     g_handler = &handler_;
     std::string name = control_service_name(group_);
     service_ = qb_ipcs_create(name.c_str(), 0, QB_IPC_NATIVE, &handlers);

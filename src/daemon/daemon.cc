@@ -15,6 +15,7 @@
 
 #include "core/glib_ptr.h"
 #include "core/planner.h"
+#include "core/text.h"
 #include "core/view_json.h"
 #include "daemon/log.h"
 
@@ -40,12 +41,6 @@ LogLevel level_of(out::Level l) {
     case out::Level::Error: return LogLevel::Error;
     }
     return LogLevel::Info;
-}
-
-std::string fmt(const char* f, double v) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, f, v);
-    return buf;
 }
 
 std::string wall_time(gint64 us) {
@@ -481,7 +476,7 @@ ControlResponse Daemon::status(bool json) {
             if (p.host.stopping) flags += ", stopping";
             if (p.silent) flags += ", silent";
             if (!p.host.config_match) flags += ", DIFFERENT CONFIGURATION";
-            flags += ", util " + fmt("%.1f%%", p.host.utilization());
+            flags += ", util " + format_number("%.1f%%", p.host.utilization());
         }
         o += "    " + p.name + " (id " + std::to_string(p.process.node) + "): " + flags + "\n";
     }
@@ -493,7 +488,7 @@ ControlResponse Daemon::status(bool json) {
                 holders += (holders.empty() ? "" : ", ") + h.node +
                            (x->state == AddressState::Online ? "" : std::string(" (") + to_string(x->state) + ")");
         o += "    " + pa.address.str() + " -> " + (holders.empty() ? "UNSERVED" : holders) + "  [prefers " + pa.node;
-        if (v.orphans.count(pa.address)) o += ", orphaned " + fmt("%.0f s ago", t - v.orphans.at(pa.address));
+        if (v.orphans.count(pa.address)) o += ", orphaned " + format_number("%.0f s ago", t - v.orphans.at(pa.address));
         if (v.pins.count(pa.address)) o += ", pinned to " + v.pins.at(pa.address);
         if (st.cannot_assign.count(pa.address)) o += ", cannot assign";
         o += "]\n";

@@ -20,6 +20,7 @@
 
 #include "core/config.h"
 #include "core/random.h"
+#include "core/text.h"
 #include "sim/scenario.h"
 #include "sim/world.h"
 
@@ -88,11 +89,7 @@ std::string pick_node(World& W, RandomSource& r) {
 void check_stable(World& W, const GroupConfig& cfg, std::vector<std::string>* out) {
     const std::string& g = cfg.group;
     double now = W.now();
-    auto say = [&](const std::string& s) {
-        char buf[32];
-        std::snprintf(buf, sizeof buf, "%8.3f ", now);
-        out->push_back(buf + s);
-    };
+    auto say = [&](const std::string& s) { out->push_back(format_number("%8.3f ", now) + s); };
     std::set<std::uint32_t> q;
     for (auto id : W.node_ids())
         if (W.node_up(id) && W.quorate(id)) q.insert(id);

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/glib_ptr.h"
+#include "core/text.h"
 #include "sim/world.h"
 
 namespace raissim {
@@ -38,11 +39,7 @@ bool split(const std::string& line, std::vector<std::string>* out, std::string* 
     return true;
 }
 
-std::string fmt(double v) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.3f", v);
-    return buf;
-}
+std::string fmt(double v) { return format_number("%.3f", v); }
 
 class Runner {
 public:
@@ -119,7 +116,7 @@ void Runner::show() {
         std::string leader = "-";
         for (auto id : world_->node_ids()) {
             const Member* m = world_->member(id, gname);
-            if (m && world_->quorate(id) && !world_->process_hung(id, gname) && m->is_leader(world_->now()))
+            if (m && world_->quorate(id) && !world_->process_hung(id, gname) && m->is_leader())
                 leader = world_->node_name(id);
         }
         result_.output.push_back("  group " + gname + " (leader " + leader + ")");
@@ -264,7 +261,7 @@ bool Runner::exec(const std::vector<std::string>& w, int lineno) {
         if (!via) {
             // raisctl on the current leader by default
             for (auto id : W.node_ids())
-                if (const Member* m = W.member(id, g); m && m->is_leader(W.now())) via = id;
+                if (const Member* m = W.member(id, g); m && m->is_leader()) via = id;
             if (!via) return fail(lineno, "no leader to send the command through"), false;
         }
         W.command(via, g, in::Command{cmd == "move" ? CommandKind::Move : CommandKind::Unpin, target, *a});
@@ -384,7 +381,7 @@ bool Runner::exec(const std::vector<std::string>& w, int lineno) {
             std::vector<std::string> leaders;
             for (auto id : W.node_ids()) {
                 const Member* m = W.member(id, g);
-                if (m && W.quorate(id) && !W.process_hung(id, g) && m->is_leader(W.now()))
+                if (m && W.quorate(id) && !W.process_hung(id, g) && m->is_leader())
                     leaders.push_back(W.node_name(id));
             }
             if (leaders.size() != 1 || leaders[0] != w[2])

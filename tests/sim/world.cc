@@ -1,5 +1,7 @@
 #include "sim/world.h"
 
+#include "core/text.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <limits>
@@ -84,11 +86,7 @@ std::vector<std::uint32_t> World::node_ids() const {
     return v;
 }
 
-std::string World::when() const {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%8.3f", now_);
-    return buf;
-}
+std::string World::when() const { return format_number("%8.3f", now_); }
 
 void World::note(const std::string& line) { trace_.push_back(when() + " " + line); }
 
