@@ -41,6 +41,8 @@ const char* to_string(EventKind k) {
 
 namespace {
 constexpr double kNever = std::numeric_limits<double>::infinity();
+// How long a fence confirmation that came before the node's departure counts.
+constexpr double kFenceMemory = 60;
 
 // "hot spare h3 is least loaded (0.0%, 2 addresses)" -> "hot spare h3 is
 // least loaded": the figures make every reason of a failover distinct, and
@@ -135,13 +137,9 @@ Effects Member::step(double now, const Input& input) {
             else if constexpr (std::is_same_v<T, in::Quorum>) on_quorum(now, ev);
             else if constexpr (std::is_same_v<T, in::Delivered>) on_delivered(now, ev);
             else if constexpr (std::is_same_v<T, in::Tick>) on_tick(now);
-            else if constexpr (std::is_same_v<T, in::Fenced>) {
-                auto it = departed_.find(ev.node);
-                if (it != departed_.end() && it->second.awaiting_fence) {
-                    log(out::Level::Notice, "fencing confirmed " + it->second.name + " down; its addresses may move");
-                    departed_.erase(it);
-                }
-            } else if constexpr (std::is_same_v<T, in::TestResult>) on_test(now, ev);
+            else if constexpr (std::is_same_v<T, in::Fenced>) on_fenced(now, ev);
+            else if constexpr (std::is_same_v<T, in::FencingMode>) on_fencing_mode(now, ev);
+            else if constexpr (std::is_same_v<T, in::TestResult>) on_test(now, ev);
             else if constexpr (std::is_same_v<T, in::LoadSample>) {
                 load_ = ev.load;
                 capacity_ = cfg_.capacity ? *cfg_.capacity : ev.capacity;
@@ -171,6 +169,43 @@ Effects Member::step(double now, const Input& input) {
     return fx;
 }
 
+// ---------------------------------------------------------------- fencing
+
+void Member::on_fenced(double now, const in::Fenced& f) {
+    for (auto it = departed_.begin(); it != departed_.end(); ++it) {
+        Departed& d = it->second;
+        if (!(f.node && d.node == f.node) && !(!f.name.empty() && d.name == f.name)) continue;
+        if (d.awaiting_fence)
+            log(out::Level::Notice, "fencing confirmed " + d.name + " down; its addresses may move");
+        departed_.erase(it);
+        return;
+    }
+    // Not departed (yet): the fencer may report before CPG tells us the node
+    // left. Remember it for a while, so that departure need not wait.
+    std::string name = !f.name.empty() ? f.name : node_name(f.node);
+    if (name.empty()) return;
+    fenced_at_[name] = now;
+    for (auto it = fenced_at_.begin(); it != fenced_at_.end();)
+        it = now - it->second >= kFenceMemory ? fenced_at_.erase(it) : std::next(it);
+}
+
+void Member::on_fencing_mode(double now, const in::FencingMode& f) {
+    (void)now;
+    if (f.active == fencing_active_) return;
+    fencing_active_ = f.active;
+    log(out::Level::Notice, std::string(f.active ? "fencing on: " : "fencing off: ") + f.why);
+    if (f.active) return;
+    // Nothing will confirm a fence any more: stop waiting for one.
+    for (auto it = departed_.begin(); it != departed_.end();) {
+        if (!it->second.awaiting_fence) {
+            ++it;
+            continue;
+        }
+        log(out::Level::Notice, it->second.name + ": no longer waiting for fencing; its addresses may move");
+        it = departed_.erase(it);
+    }
+}
+
 // ---------------------------------------------------------------- membership
 
 void Member::on_membership(double now, const in::Membership& m) {
@@ -189,13 +224,16 @@ void Member::on_membership(double now, const in::Membership& m) {
             HostView hv = host_of(p);
             bool node_present = false;
             for (const auto& mm : m.members) node_present = node_present || mm.node == proc.node;
-            Departed d{nm, proc.node, hv.serving, now, false, ""};
+            Departed d{nm, proc.node, hv.serving, now, false, "", m.ring};
             if (why == ChangeReason::Leave) {
                 log(out::Level::Notice, "raisd on " + nm + " left the group");
             } else if (why == ChangeReason::ProcDown || node_present) {
                 d.until = now + cfg_.restart_grace;
                 d.why = "raisd on " + nm + " went down (process down); its addresses wait restart_grace (" +
                         secs(cfg_.restart_grace) + ")";
+            } else if (fencing_active_ && fenced_at_.count(nm) && now - fenced_at_[nm] < kFenceMemory) {
+                log(out::Level::Notice, nm + " left the membership (" + std::string(to_string(why)) +
+                                            ") after fencing confirmed it down; its addresses may move at once");
             } else if (fencing_active_) {
                 d.until = kNever;
                 d.awaiting_fence = true;
@@ -214,8 +252,11 @@ void Member::on_membership(double now, const in::Membership& m) {
     // A node we were waiting to see fenced is back in the cluster: whatever
     // raisd it had is either alive (and will report) or dead long enough for
     // the kernel lifetimes to run out within restart_grace.
+    // Only a newer ring counts: CPG may report the departure before totem
+    // reports the ring without the node, with the old ring's node list.
     for (auto& [node, d] : departed_) {
-        if (!d.awaiting_fence || std::find(m.nodes.begin(), m.nodes.end(), node) == m.nodes.end()) continue;
+        if (!d.awaiting_fence || m.ring <= d.ring || std::find(m.nodes.begin(), m.nodes.end(), node) == m.nodes.end())
+            continue;
         d.awaiting_fence = false;
         d.until = now + cfg_.restart_grace;
         d.why = d.name + " rejoined the cluster without its raisd; its addresses wait restart_grace (" +
@@ -862,6 +903,28 @@ void Member::maybe_exit() {
     }
 }
 
+bool Member::settled(double now) const {
+    if (exited_ || stopping_ || !synced_ || !quorate_now() || !leader_node() || !ready(now)) return false;
+    for (const auto& [a, st] : held_)
+        if (st != AddressState::Online) return false;
+    // Only a copy of the random source: asking must not change what the
+    // leader will draw.
+    RandomSource r = random_;
+    Plan p = plan(view(now), r);
+    for (const auto& d : p.decisions) {
+        if (d.action == Action::CannotAssign) continue;
+        if (d.node == name_) return false;
+        // Failback releases our preferred address elsewhere first; we
+        // acquire it in a later pass.
+        const std::string* preferred = cfg_.preferred_node(d.address);
+        if (preferred && *preferred == name_) return false;
+        // With random placement, who gets an unserved address is drawn: we
+        // might be the one.
+        if (d.action == Action::Acquire && cfg_.placement == Placement::Random) return false;
+    }
+    return true;
+}
+
 MemberStatus Member::status(double now) const {
     MemberStatus s;
     s.group = cfg_.group;
@@ -872,6 +935,10 @@ MemberStatus Member::status(double now) const {
     s.quorate = quorate_now();
     s.quorum_known = quorum_known_;
     s.ready = ready(now);
+    s.settled = settled(now);
+    s.fencing_active = fencing_active_;
+    s.load = load_;
+    s.capacity = capacity_;
     s.ring = ring_;
     s.ok = ok_;
     s.quiesced = quiesced_;

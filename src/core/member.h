@@ -86,7 +86,14 @@ struct Delivered {
 };
 struct Tick {};
 struct Fenced {
-    std::uint32_t node = 0;                 // node id confirmed down by the cluster's fencing
+    std::uint32_t node = 0;                 // node id confirmed down by the cluster's fencing (0: unknown)
+    std::string name;                       // its node name, as the fencer reports it (may be empty)
+};
+// Whether departures wait for fencing (fencing=require, or auto while the
+// cluster has stonith-enabled); `why` reaches the log.
+struct FencingMode {
+    bool active = false;
+    std::string why;
 };
 struct TestResult {
     bool ok = true;
@@ -116,7 +123,8 @@ struct Reload {
 }  // namespace in
 
 using Input = std::variant<in::Membership, in::Quorum, in::Delivered, in::Tick, in::Fenced, in::TestResult,
-                           in::LoadSample, in::ActionDone, in::AddressLost, in::Command, in::Reload>;
+                           in::LoadSample, in::ActionDone, in::AddressLost, in::Command, in::Reload,
+                           in::FencingMode>;
 
 namespace out {
 struct Send {                               // multicast to the group, agreed order
@@ -185,6 +193,12 @@ struct MemberStatus {
     std::uint32_t leader = 0;               // node id, 0 = none
     std::string leader_name;
     bool quorate = false, quorum_known = false, ready = false;
+    // In the group, quorate, a leader known, nothing held in transition, and
+    // the plan of the current view leaves nothing to do for this host: what
+    // the agent's start waits for.
+    bool settled = false;
+    bool fencing_active = false;
+    double load = 0, capacity = 100;        // this host's last sample
     std::uint64_t ring = 0;
     bool ok = true, quiesced = false, stopping = false;
     std::map<ServiceAddress, AddressState> held;
@@ -216,6 +230,8 @@ public:
     bool is_leader() const;
     const std::map<ServiceAddress, AddressState>& held() const { return held_; }
     const GroupConfig& config() const { return cfg_; }
+    bool quiesced() const { return quiesced_; }
+    double utilization() const { return load_ * 100.0 / (capacity_ > 0 ? capacity_ : 100.0); }
 
 private:
     struct Pending {
@@ -241,6 +257,7 @@ private:
         double until = 0;                   // restart grace end; infinity while awaiting fencing
         bool awaiting_fence = false;
         std::string why;
+        std::uint64_t ring = 0;             // the ring of the membership that reported the departure
     };
 
     static constexpr std::uint32_t kInFlight = 0xffffffffu;
@@ -261,6 +278,9 @@ private:
     void on_action_done(double now, const in::ActionDone& d);
     void on_test(double now, const in::TestResult& t);
     void on_command(double now, const in::Command& c);
+    void on_fenced(double now, const in::Fenced& f);
+    void on_fencing_mode(double now, const in::FencingMode& f);
+    bool settled(double now) const;
 
     // local actions
     void send(Message m, std::string what);
@@ -303,6 +323,7 @@ private:
     std::vector<Process> members_;
     std::map<Process, Peer> peers_;
     std::map<std::uint32_t, Departed> departed_;
+    std::map<std::string, double> fenced_at_;  // node name -> when fencing confirmed it (may precede its departure)
     std::map<std::uint32_t, std::string> names_;    // node id -> name, learned from Infos
     double view_change_at_ = 0;
     std::uint32_t cmd_count_ = 0;

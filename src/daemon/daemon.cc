@@ -104,30 +104,33 @@ double Daemon::now() const { return static_cast<double>(g_get_monotonic_time()) 
 std::string Daemon::quiesce_path() const { return opts_.run_dir + "/" + cfg_.group + ".quiesced"; }
 std::string Daemon::pid_path() const { return opts_.run_dir + "/" + cfg_.group + ".pid"; }
 
+std::vector<std::pair<std::uint32_t, std::string>> Daemon::nodelist() const {
+    // name, else ring0_addr, as Pacemaker names nodes.
+    std::vector<std::pair<std::uint32_t, std::string>> nodes;
+    cmap_handle_t h;
+    if (cmap_initialize(&h) != CS_OK) return nodes;
+    for (int i = 0; i < 1024; i++) {
+        std::string base = "nodelist.node." + std::to_string(i) + ".";
+        std::uint32_t id = 0;
+        if (cmap_get_uint32(h, (base + "nodeid").c_str(), &id) != CS_OK) break;
+        char* v = nullptr;
+        if (cmap_get_string(h, (base + "name").c_str(), &v) == CS_OK ||
+            cmap_get_string(h, (base + "ring0_addr").c_str(), &v) == CS_OK) {
+            nodes.emplace_back(id, v);
+            std::free(v);
+        }
+    }
+    cmap_finalize(h);
+    return nodes;
+}
+
 std::string Daemon::resolve_node_name() {
     if (!opts_.node_name.empty()) return opts_.node_name;
-    // The node's name in corosync's nodelist (name, else ring0_addr), as
-    // Pacemaker and pcs know it; the host name only as a last resort.
-    std::string name;
-    cmap_handle_t h;
-    if (cmap_initialize(&h) == CS_OK) {
-        std::uint32_t local = cpg_ ? cpg_->local_node() : 0;
-        for (int i = 0; i < 1024 && name.empty(); i++) {
-            std::string base = "nodelist.node." + std::to_string(i) + ".";
-            std::uint32_t id = 0;
-            if (cmap_get_uint32(h, (base + "nodeid").c_str(), &id) != CS_OK) break;
-            if (id != local) continue;
-            char* v = nullptr;
-            if (cmap_get_string(h, (base + "name").c_str(), &v) == CS_OK ||
-                cmap_get_string(h, (base + "ring0_addr").c_str(), &v) == CS_OK) {
-                name = v;
-                std::free(v);
-            }
-        }
-        cmap_finalize(h);
-    }
-    if (name.empty()) name = g_get_host_name();
-    return name;
+    std::uint32_t local = cpg_ ? cpg_->local_node() : 0;
+    for (const auto& [id, name] : nodelist())
+        if (id == local) return name;
+    // The host name only as a last resort.
+    return g_get_host_name();
 }
 
 int Daemon::run() {
@@ -181,11 +184,12 @@ int Daemon::run() {
     s.config = cfg_;
     s.self = {cpg_->local_node(), cpg_->local_pid()};
     s.name = resolve_node_name();
-    // fencing=auto means: honour the cluster's fencing when Pacemaker runs;
-    // the Pacemaker integration tells us; without it, auto is off (logged).
-    s.fencing_active = cfg_.fencing == Fencing::Require;
+    // fencing=auto honours the cluster's stonith-enabled once Pacemaker
+    // answers; until then departures wait (the safe side), and a host with
+    // no Pacemaker answers "off" within a moment.
+    s.fencing_active = cfg_.fencing != Fencing::Off;
     if (cfg_.fencing == Fencing::Auto)
-        log_text(LogLevel::Info, "fencing=auto: no Pacemaker fencing watch in this build, addresses move at once");
+        log_text(LogLevel::Info, "fencing=auto: asking Pacemaker whether the cluster fences (stonith-enabled)");
     s.quiesced = g_file_test(quiesce_path().c_str(), G_FILE_TEST_EXISTS);
     std::vector<ServiceAddress> group;
     for (const auto& p : cfg_.addresses) group.push_back(p.address);
@@ -201,6 +205,20 @@ int Daemon::run() {
         cfg_.load, cfg_.interval_ms, [this](double load, double cap) { feed(in::LoadSample{load, cap}); },
         [](int level, const std::string& text) { log_text(static_cast<LogLevel>(level), text); });
     load_->start();
+
+    PacemakerLink::Callbacks pcb;
+    pcb.fenced = [this](const std::string& target, const std::string&) {
+        std::uint32_t id = 0;
+        for (const auto& [nid, name] : nodelist())
+            if (name == target) id = nid;
+        feed(in::Fenced{id, target});
+    };
+    pcb.stonith_enabled = [this](std::optional<bool> enabled, const std::string& detail) {
+        on_stonith_enabled(enabled, detail);
+    };
+    pcb.log = [](int level, const std::string& text) { log_text(static_cast<LogLevel>(level), text); };
+    pacemaker_ = std::make_unique<PacemakerLink>(cfg_.group, true, pcb);
+    pacemaker_->start();
 
     QuorumWatch::Callbacks qcb;
     qcb.quorum = [this](const in::Quorum& q) { feed(q); };
@@ -277,12 +295,46 @@ void Daemon::reload() {
     }
     cfg_ = next;
     feed(in::Reload{next});
+    update_fencing_mode();
+}
+
+void Daemon::on_stonith_enabled(std::optional<bool> enabled, const std::string& detail) {
+    stonith_enabled_ = enabled;
+    stonith_detail_ = detail;
+    update_fencing_mode();
+}
+
+void Daemon::update_fencing_mode() {
+    switch (cfg_.fencing) {
+    case Fencing::Off:
+        return feed(in::FencingMode{false, "fencing=off"});
+    case Fencing::Require:
+        return feed(in::FencingMode{true, "fencing=require"});
+    case Fencing::Auto:
+        bool on = stonith_enabled_.value_or(false);
+        return feed(in::FencingMode{on, "fencing=auto and " + stonith_detail_});
+    }
+}
+
+void Daemon::publish_attributes() {
+    if (!pacemaker_ || !member_ || quitting_) return;
+    std::string addresses;
+    for (const auto& [a, st] : member_->held())
+        if (st == AddressState::Online) addresses += (addresses.empty() ? "" : " ") + a.str();
+    const char* role = member_->is_leader()                  ? "leader"
+                       : member_->quiesced()                 ? "quiesced"
+                       : cfg_.is_spare(member_->name())      ? "spare"
+                                                             : "member";
+    pacemaker_->publish("addresses", addresses);
+    pacemaker_->publish("util", format_number("%.0f", member_->utilization()));
+    pacemaker_->publish("role", role);
 }
 
 void Daemon::feed(const Input& in) {
     if (!member_ || lost_) return;
     apply(member_->step(now(), in));
     arm_timer();
+    publish_attributes();
 }
 
 void Daemon::arm_timer() {
@@ -429,6 +481,8 @@ ControlResponse Daemon::status(bool json) {
         json_object_set_boolean_member(s, "ok", st.ok);
         json_object_set_boolean_member(s, "quiesced", st.quiesced);
         json_object_set_boolean_member(s, "stopping", st.stopping);
+        json_object_set_boolean_member(s, "settled", st.settled);
+        json_object_set_boolean_member(s, "fencing", st.fencing_active);
         json_object_set_int_member(s, "dropped_messages", static_cast<gint64>(st.dropped_messages));
         JsonArray* members = json_array_new();
         for (const auto& p : st.peers) {
@@ -464,6 +518,8 @@ ControlResponse Daemon::status(bool json) {
     o += "  leader: " + (st.leader_name.empty() ? std::string("none") : st.leader_name) + "; " +
          (st.quorate ? "quorate" : st.quorum_known ? "NOT quorate" : "quorum unknown") + " (ring " +
          std::to_string(st.ring) + ")\n";
+    o += std::string("  fencing: ") + (st.fencing_active ? "on (departed hosts wait for a fence confirmation)" : "off") +
+         "; this host " + (st.settled ? "settled" : st.stopping ? "stopping" : "settling") + "\n";
     o += "  hosts:\n";
     for (const auto& p : st.peers) {
         std::string flags;

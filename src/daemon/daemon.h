@@ -19,6 +19,7 @@
 #include "daemon/control_server.h"
 #include "daemon/cpg_transport.h"
 #include "daemon/load_meter.h"
+#include "daemon/pacemaker.h"
 #include "daemon/quorum_watch.h"
 
 namespace rais {
@@ -62,6 +63,11 @@ private:
     ControlResponse events(bool json);
     ControlResponse plan_fail(const std::vector<std::string>& nodes);
     std::string resolve_node_name();
+    // corosync's nodelist (node id, name): Pacemaker and pcs know nodes by these names.
+    std::vector<std::pair<std::uint32_t, std::string>> nodelist() const;
+    void on_stonith_enabled(std::optional<bool> enabled, const std::string& detail);
+    void update_fencing_mode();
+    void publish_attributes();
     std::string quiesce_path() const;
     std::string pid_path() const;
 
@@ -74,6 +80,9 @@ private:
     std::unique_ptr<ControlServer> control_;
     std::unique_ptr<Member> member_;
     std::unique_ptr<LoadMeter> load_;
+    std::unique_ptr<PacemakerLink> pacemaker_;
+    std::optional<bool> stonith_enabled_;          // the cluster's property; nullopt: not known
+    std::string stonith_detail_ = "Pacemaker has not answered yet";
     std::deque<LoggedEvent> events_;
     std::optional<ControlResponse> reply_;        // set by out::Reply during a command
     guint timer_ = 0;

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -34,12 +35,10 @@ std::optional<std::string> LoadMeter::check(const std::string& spec) {
 }
 
 LoadMeter::LoadMeter(std::string spec, unsigned interval_ms, Sink sink, Log log)
-    : spec_(std::move(spec)), interval_ms_(interval_ms), sink_(std::move(sink)), log_(std::move(log)),
-      cancel_(g_cancellable_new()) {}
+    : spec_(std::move(spec)), interval_ms_(interval_ms), sink_(std::move(sink)), log_(std::move(log)) {}
 
 LoadMeter::~LoadMeter() {
     if (timer_) g_source_remove(timer_);
-    g_cancellable_cancel(cancel_.get());
 }
 
 void LoadMeter::start() {
@@ -69,58 +68,21 @@ void LoadMeter::sample_cpu() {
     last_cpu_ = now;
 }
 
-namespace {
-struct ExecCall {
-    LoadMeter* meter;
-    GCancellable* cancel;
-    std::string path;
-    LoadMeter::Sink sink;
-    LoadMeter::Log log;
-    bool* running;
-};
-}  // namespace
-
 void LoadMeter::sample_exec() {
-    if (running_exec_) return;  // the previous sample is still running: skip, never pile up
+    if (exec_ && exec_->running()) return;  // the previous sample is still running: skip, never pile up
     std::string path = spec_.substr(5);
-    GError* e = nullptr;
-    GObjectPtr<GSubprocess> proc(g_subprocess_new(
-        static_cast<GSubprocessFlags>(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE), &e,
-        path.c_str(), nullptr));
-    if (!proc) {
-        GErrorPtr owned(e);
-        log_(3, "load=" + spec_ + ": " + owned->message);
-        return;
-    }
-    running_exec_ = true;
-    auto call = std::make_unique<ExecCall>(ExecCall{this, cancel_.get(), path, sink_, log_, &running_exec_});
-    // Bound the run: a hung load command is killed after one interval.
-    GSubprocess* raw = proc.get();
-    g_object_ref(raw);
-    g_timeout_add_full(G_PRIORITY_DEFAULT, interval_ms_, [](gpointer p) -> gboolean {
-        g_subprocess_force_exit(static_cast<GSubprocess*>(p));
-        return G_SOURCE_REMOVE;
-    }, raw, g_object_unref);
-    g_subprocess_communicate_utf8_async(
-        proc.get(), nullptr, cancel_.get(),
-        [](GObject* src, GAsyncResult* res, gpointer p) {
-            std::unique_ptr<ExecCall> c(static_cast<ExecCall*>(p));
-            gchar* out = nullptr;
-            GError* err = nullptr;
-            gboolean ok = g_subprocess_communicate_utf8_finish(G_SUBPROCESS(src), res, &out, nullptr, &err);
-            GCharPtr owned_out(out);
-            GErrorPtr owned_err(err);
-            if (g_cancellable_is_cancelled(c->cancel)) return;  // the meter is gone
-            *c->running = false;
-            double load = 0, cap = 0;
-            if (!ok || !out || std::sscanf(out, "%lf %lf", &load, &cap) != 2 || load < 0 || cap < 0) {
-                c->log(3, "load=exec:" + c->path + " printed no 'LOAD CAPACITY' line" +
-                              (owned_err ? std::string(": ") + owned_err->message : std::string()));
-                return;
-            }
-            c->sink(load, cap);
-        },
-        call.release());
+    ChildOptions o;
+    o.timeout_ms = interval_ms_;  // a hung load command is killed after one interval
+    o.merge_stderr = false;
+    exec_ = std::make_unique<ChildProcess>(std::vector<std::string>{path}, o, [this, path](const ChildResult& r) {
+        double load = 0, cap = 0;
+        if (!r.ok() || std::sscanf(r.output.c_str(), "%lf %lf", &load, &cap) != 2 || load < 0 || cap < 0) {
+            log_(3, "load=exec:" + path + " printed no 'LOAD CAPACITY' line (" + r.status() +
+                        (r.output.empty() ? "" : ", printed '" + r.output.substr(0, 80) + "'") + ")");
+            return;
+        }
+        sink_(load, cap);
+    });
 }
 
 }  // namespace rais

@@ -9,10 +9,11 @@
 #include <gio/gio.h>
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
-#include "core/glib_ptr.h"
+#include "daemon/child_process.h"
 
 namespace rais {
 
@@ -44,9 +45,8 @@ private:
     Sink sink_;
     Log log_;
     guint timer_ = 0;
-    bool running_exec_ = false;
+    std::unique_ptr<ChildProcess> exec_;
     std::optional<std::pair<double, double>> last_cpu_;
-    GObjectPtr<GCancellable> cancel_;
 };
 
 }  // namespace rais

@@ -2,11 +2,15 @@
 //
 //   raisd --config FILE [--foreground] [--log-file FILE] [--debug]
 //         [--run-dir DIR] [--node-name NAME]
+//   raisd --check --config FILE
 //
 // Exit status: 0 after a graceful stop, 1 on a runtime failure (corosync
 // gone, no netlink), 2 on a usage error, 6 when the configuration is invalid
-// (OCF_ERR_CONFIGURED), with a message naming the file, the key and the
-// problem.
+// (OCF_ERR_CONFIGURED: wrong on every host), 5 when it is valid but this host
+// lacks the interface or a file it names (OCF_ERR_INSTALLED: the agent keeps
+// the clone off this host only), with a message naming the file, the key and
+// the problem.
+#include <net/if.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -22,6 +26,7 @@ namespace {
 const char* kUsage =
     "usage: raisd --config FILE [--foreground] [--log-file FILE] [--debug]\n"
     "             [--run-dir DIR] [--node-name NAME]\n"
+    "       raisd --check --config FILE\n"
     "\n"
     "Runs one rais service group on this host: joins the group's corosync\n"
     "process group, serves the addresses its leader assigns, and answers\n"
@@ -29,6 +34,10 @@ const char* kUsage =
     "\n"
     "  --config FILE     key file with a [group] section; keys are the\n"
     "                    parameters of ocf:rais:servicegroup\n"
+    "  --check           validate FILE against this host (every parameter,\n"
+    "                    the interface, the files it names) and exit: 0 valid,\n"
+    "                    6 invalid, 5 valid but this host lacks the interface\n"
+    "                    or a file it names; one line names the parameter\n"
     "  --foreground      do not detach; log to stderr as well as syslog\n"
     "  --log-file FILE   also log to FILE\n"
     "  --debug           log debug messages\n"
@@ -39,11 +48,33 @@ const char* kUsage =
     "SIGTERM: graceful stop (hand addresses over, then exit). SIGHUP: reload\n"
     "the file (every key but group and nic).\n";
 
+// What parse_config cannot know: whether this host has the interface and
+// the files the configuration names.
+std::optional<std::string> check_host(const rais::GroupConfig& cfg) {
+    if (!cfg.nic.empty() && if_nametoindex(cfg.nic.c_str()) == 0)
+        return "parameter 'nic': no interface '" + cfg.nic + "' on this host";
+    auto executable = [](const std::string& key, const std::string& path) -> std::optional<std::string> {
+        if (access(path.c_str(), X_OK) != 0)
+            return "parameter '" + key + "': '" + path + "' is not an executable file (" + std::strerror(errno) + ")";
+        return std::nullopt;
+    };
+    if (!cfg.hook.empty())
+        if (auto e = executable("hook", cfg.hook)) return e;
+    if (cfg.load.rfind("exec:", 0) == 0)
+        if (auto e = executable("load", cfg.load.substr(5))) return e;
+    for (const auto& t : cfg.tests)
+        if (t.rfind("exec:", 0) == 0)
+            if (auto e = executable("tests", t.substr(5))) return e;
+    if (!cfg.dns_key.empty() && access(cfg.dns_key.c_str(), R_OK) != 0)
+        return "parameter 'dns_key': cannot read '" + cfg.dns_key + "' (" + std::strerror(errno) + ")";
+    return std::nullopt;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     rais::DaemonOptions opts;
-    bool foreground = false, debug = false;
+    bool foreground = false, debug = false, check = false;
     std::string log_file;
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
@@ -58,6 +89,7 @@ int main(int argc, char** argv) {
         else if (a == "--foreground" || a == "-f") foreground = true;
         else if (a == "--log-file") log_file = value();
         else if (a == "--debug") debug = true;
+        else if (a == "--check") check = true;
         else if (a == "--run-dir") opts.run_dir = value();
         else if (a == "--node-name") opts.node_name = value();
         else if (a == "--help" || a == "-h") {
@@ -83,6 +115,14 @@ int main(int argc, char** argv) {
     if (auto err = rais::LoadMeter::check(cfg.load)) {
         std::fprintf(stderr, "raisd: %s: %s\n", opts.config_path.c_str(), err->c_str());
         return 6;
+    }
+    if (auto err = check_host(cfg)) {
+        std::fprintf(stderr, "raisd: %s: %s\n", opts.config_path.c_str(), err->c_str());
+        return 5;
+    }
+    if (check) {
+        std::printf("raisd: %s: valid\n", opts.config_path.c_str());
+        return 0;
     }
     if (!foreground && daemon(0, 0) != 0) {
         std::fprintf(stderr, "raisd: cannot detach: %s\n", std::strerror(errno));

@@ -26,6 +26,10 @@
 # No namespace has a default route: only 198.18.0.0/15 and 2001:2::/48 are
 # reachable, and only inside the testbed.
 #
+# With --pacemaker, each host also runs Pacemaker, and a "fence server" (a
+# loop in the root namespace, child of the test's shell) carries out what
+# tests/cluster/fence_raistest asks from inside a host: off/reboot = tb_crash.
+#
 # Each host has an "anchor" process (sleep) that holds a private mount and
 # UTS namespace: a tmpfs on /run (corosync hard-codes /var/run/corosync.pid)
 # and on /dev/shm (libqb's ring buffers), and bind mounts of per-host
@@ -51,13 +55,66 @@
 # the token (tb_wait_links_settled); until then losing it forms a new ring
 # (same members).
 #
+# Pacemaker (tb_create --pacemaker; Pacemaker 2.1.5, pcs 0.11.5, no systemd
+# here). Findings:
+# - pacemakerd always runs in the foreground (-f is ignored). It is started as
+#   `env -i PATH=... PCMK_logfile=/var/log/pacemaker/pacemaker.log
+#   PCMK_logfacility=none pacemakerd` (Debian's /etc/default/pacemaker sets
+#   nothing else), via tb_spawn. It creates /run/crm itself (pacemaker-execd
+#   /run/resource-agents) and chowns the host's /var/lib/pacemaker to
+#   hacluster; cib/ pengine/ blackbox/ cores/ must be hacluster:haclient 0750.
+#   It retries for a while when corosync does not answer yet; tb_pcmk_start
+#   waits for corosync's IPC first anyway.
+# - DANGER: Pacemaker's panic (a child exiting CRM_EX_PANIC, fence-reaction=
+#   panic, PCMK_fail_fast) writes /proc/sysrq-trigger and calls
+#   reboot(RB_AUTOBOOT): with no PID namespace that reboots THIS machine.
+#   Every command in a host runs under `setpriv --bounding-set=-sys_boot`
+#   (reboot() gets EPERM) and /proc/sysrq-trigger is masked in the hosts.
+# - Cold start: the controllers wait dc-deadtime (default 20 s) + ~1 s in
+#   S_PENDING before electing a DC: 22 s for 2 to 4 hosts. The property must
+#   be in the CIB before Pacemaker starts (a `pcs property set` afterwards is
+#   too late), so every host starts from a seeded cib.xml (cibadmin --empty +
+#   CIB_file=... crm_attribute; pacemaker-based accepts it without a .sig,
+#   with a warning) with dc-deadtime=2s and stonith-enabled=false: 4 hosts
+#   online with a DC in ~4.4 s (dc-deadtime=1s: ~3.1 s, 500ms: ~2.6 s, more
+#   election races). election-timeout plays no part.
+# - A crash, 4 hosts, token 1000: corosync forms the new membership
+#   4.7-5.0 s later (with 4 nodes the token is 1000 + 2 x token_coefficient
+#   650 = 2300 ms, consensus 2760 ms; with --totem 'token_coefficient: 0':
+#   ~2.1 s). Pacemaker's DC then runs the scheduler after 0.1-1.2 s
+#   (controld sleeps a hard-coded 1 s when peer CIB updates are still
+#   pending), the fence (fence_raistest -> fence server -> tb_crash) takes
+#   ~0.1 s, IPaddr2's start ~0.1 s: the address answers 5-6 s after the
+#   crash (2.4-2.7 s with token_coefficient 0). The DC's crash costs about
+#   the same (the election is immediate). A restarted host is online in
+#   Pacemaker 2.7-3.0 s after tb_restart began.
+# - pcs without pcsd: everything that edits or reads the CIB works locally
+#   (status, resource create/update/describe/move/delete, property set,
+#   constraint, stonith create/fence, node standby/unstandby, alert create,
+#   config, quorum status). `pcs status` ends with "Daemon Status:
+#   inactive/enabled" (it asks systemctl). Needing pcsd: host auth, cluster
+#   setup/node add/node remove/sync, pcsd status. Never use pcs cluster
+#   start/stop/enable/disable/kill: they drive the machine's service manager
+#   (shared /etc), not the host; use tb_pcmk_start / tb_pcmk_stop / tb_crash.
+#   `pcs stonith fence hI` returns only after the membership change (~5 s).
+# - With stonith-enabled=true a crashed or cut host is fenced (crashed)
+#   0.1-1.2 s after the membership change; restart it after the fence
+#   (tb_wait_fenced), or the fence crashes the restarted host again.
+# - The fence agent cannot be installed for real: /usr/sbin and
+#   /usr/lib/ocf/resource.d of each host are read-only overlays
+#   (lowerdir=$TB_DIR/install/P:INSTALL_DIR/P:P), so pacemaker-fenced finds
+#   /usr/sbin/fence_raistest (a wrapper that sets TB_DIR) and heartbeat's
+#   agents stay visible. Absolute symlinks in a lower dir resolve inside the
+#   host (a rebuild is picked up); relative ones would resolve under /usr/sbin.
+# - ping is iputils-ping (not installed with iputils-arping).
+#
 # Processes started here are children of the calling shell (disowned, so bash
 # neither waits for them nor reports their death); call tb_create, tb_restart
 # and tb_start from the test's main shell, not from $(...) or a pipeline.
 #
 # Functions (HOST is I, hI or rais-hI; tb_exec also takes cl and br):
 #   tb_create N [--links 1|2] [--token MS] [--totem 'key: value']...
-#             [--no-corosync] [--timeout S]
+#             [--no-corosync] [--timeout S] [--pacemaker ...] [--install DIR]
 #                        build the testbed, start corosync on every host and
 #                        wait until every host sees N members. Registers
 #                        tb_destroy on EXIT (an EXIT trap set before is kept
@@ -65,11 +122,12 @@
 #                        must call tb_destroy). Any failure exits 99
 #                        (automake's "hard error"): a cluster test that
 #                        cannot run fails, it never skips.
-#   tb_exec HOST CMD...  run CMD in HOST's namespaces (cwd kept)
+#   tb_exec HOST CMD...  run CMD in HOST's namespaces (cwd kept), without CAP_SYS_BOOT
 #   tb_spawn HOST OUT CMD...  same in the background, output to OUT; sets
 #                        TB_PID to CMD's own pid
 #   tb_client CMD...     run CMD in the client namespace
-#   tb_start I           start corosync on host I (no wait)
+#   tb_start I           start corosync on host I (no wait), and Pacemaker
+#                        where it ran (after corosync's IPC answers)
 #   tb_crash I           ports down, then SIGKILL every process of host I
 #   tb_cut I             all of host I's bridge ports down
 #   tb_uncut I [--no-wait]  ports up, wait for the full membership
@@ -79,7 +137,8 @@
 #                        --keep-net; new mount namespace and /run; same
 #                        /etc/corosync, /var/lib, /var/log), corosync started;
 #                        otherwise ports up and corosync started if needed.
-#                        Waits until every running host sees every other.
+#                        Waits until every running host sees every other
+#                        (and, with Pacemaker, until tb_wait_pcmk).
 #   tb_nhosts            number of hosts
 #   tb_state I           up, cut or crashed (as the testbed left it)
 #   tb_members I         number of members host I sees (0: no answer)
@@ -100,12 +159,51 @@
 #   tb_log I             path of host I's corosync log (outside view)
 #   tb_hostdir I         $TB_DIR/hI
 #   tb_ip I [LINK] / tb_ip6 I   host addresses
-#   tb_destroy           kill every process in every rais-* namespace, delete
-#                        the namespaces and the work dir. Idempotent.
+#   tb_destroy           kill the fence server and every process in every
+#                        rais-* namespace, delete the namespaces and the work
+#                        dir. Idempotent.
+#
+# Pacemaker, fencing and the install overlay:
+#   tb_create ... --pacemaker [--pcmk-property NAME=VALUE]... [--pcmk-timeout S]
+#             [--install DIR]
+#                        --pacemaker: every host starts from a CIB with
+#                        dc-deadtime=2s stonith-enabled=false (and the
+#                        --pcmk-property ones); after corosync formed, start
+#                        the fence server and Pacemaker on every host, wait
+#                        (S, default 60) until every host sees all N online
+#                        and one DC; sets TB_PCMK_UP_MS (also in
+#                        $TB_DIR/pcmk-up-ms). --install DIR (or TB_INSTALL):
+#                        a staging tree (DIR/usr/sbin/raisd, DIR/usr/lib/ocf/
+#                        resource.d/rais/servicegroup, ...) overlaid read-only
+#                        on /usr/sbin, /usr/bin, /usr/local/sbin and
+#                        /usr/lib/ocf/resource.d in every host
+#                        (TB_OVERLAY_POINTS). With --pacemaker,
+#                        /usr/sbin/fence_raistest is always there.
+#   tb_stage_install DIR SRCROOT BUILDDIR  fill DIR with absolute symlinks:
+#                        raisd, raisctl (BUILDDIR[/src]), ocf/servicegroup
+#                        (BUILDDIR, else SRCROOT), fence_raistest
+#   tb_pcmk_start I      start pacemakerd on host I (no wait); tb_start and
+#                        tb_restart do it where Pacemaker ran, and tb_restart
+#                        then waits (tb_wait_pcmk)
+#   tb_pcmk_stop I [S]   stop it cleanly (SIGTERM, wait) and not restart it
+#   tb_wait_pcmk [S]     every up host running Pacemaker sees exactly those
+#                        hosts online, and one DC (prints logs on failure);
+#                        also named tb_pcmk_wait_online
+#   tb_pcmk_online I     nodes online as host I's crm_mon sees them ("h1 h2")
+#   tb_pcmk_dc I         the DC's name as host I sees it (empty: none)
+#   tb_pcmk_pid I / tb_pcmk_log I   pacemakerd's pid / host I's pacemaker.log
+#   tb_fence_log         path of the fence log: one line per request and per
+#                        outcome: "EPOCH.ms FROM ACTION TARGET request" and
+#                        "EPOCH.ms FROM ACTION TARGET done rc=N NOTE"
+#   tb_fence_time I      epoch.ms of the last successful off/reboot of host I
+#   tb_wait_fenced I [--after EPOCH] [S]  wait for one after EPOCH (default:
+#                        host I's fault time); prints its time
 #
 # Environment: TB_DIR (work dir, default /tmp/rais-testbed), TB_WAIT (default
 # timeout of the waits, s, default 30), TB_EXTRA_PRIVATE_DIRS (more
-# directories to make per-host), TB_QUIET=1 (less chatter).
+# directories to make per-host), TB_QUIET=1 (less chatter), TB_INSTALL
+# (default --install DIR; TB_OVERLAY is read too), TB_OVERLAY_POINTS,
+# TB_PCMK_ENV (more NAME=VALUE for pacemakerd, e.g. PCMK_debug=yes).
 
 TB_DIR=${TB_DIR:-/tmp/rais-testbed}
 TB_WAIT=${TB_WAIT:-30}
@@ -114,6 +212,21 @@ TB_CL=rais-cl
 TB_CLIENT_IP=198.18.0.250
 TB_CLIENT_IP6=2001:2::250
 TB_CLUSTER_NAME=rais-test
+# This file, absolute: the fence server runs it, the fence wrapper names its
+# neighbour fence_raistest (the test may change directory after sourcing).
+TB__SELF=$(cd "$(dirname "${BASH_SOURCE[0]}")" 2>/dev/null && pwd)/$(basename "${BASH_SOURCE[0]}")
+# Where the install overlay may cover the machine's tree (each must exist).
+TB_OVERLAY_POINTS=${TB_OVERLAY_POINTS:-/usr/sbin /usr/bin /usr/local/sbin /usr/lib/ocf/resource.d}
+# Commands in a host never get CAP_SYS_BOOT: Pacemaker's "panic" (a daemon
+# that learns it was fenced with fence-reaction=panic, a child exiting with
+# CRM_EX_PANIC, PCMK_fail_fast) calls reboot(RB_AUTOBOOT), which would reboot
+# this whole machine (no PID namespace here). Without the capability it
+# fails with EPERM and pacemakerd just exits.
+TB_NOBOOT=(setpriv --inh-caps=-sys_boot --bounding-set=-sys_boot)
+# The initial CIB's cluster properties (tb_create --pcmk-property overrides):
+# dc-deadtime bounds how long a starting controller waits for a DC before it
+# calls an election (default 20 s: the bulk of a cold start).
+TB_PCMK_DEFAULTS=(dc-deadtime=2s stonith-enabled=false)
 
 tb__say() { [ "${TB_QUIET:-0}" = 1 ] || echo "testbed: $*" >&2; }
 tb__err() { echo "testbed: ERROR: $*" >&2; }
@@ -173,7 +286,7 @@ tb__netns_id() {
 tb_require() {
     local missing="" c
     [ "$(id -u)" = 0 ] || tb__fatal "the cluster testbed needs root"
-    for c in ip nsenter unshare mount corosync corosync-quorumtool corosync-cfgtool \
+    for c in ip nsenter unshare mount setpriv corosync corosync-quorumtool corosync-cfgtool \
              date stat awk sed grep; do
         command -v "$c" >/dev/null 2>&1 || missing="$missing $c"
     done
@@ -196,7 +309,7 @@ tb__enter() {
         /run|/run/*|/dev/shm|/dev/shm/*) ;;
         *) wd=$PWD ;;
     esac
-    printf '%s\n' nsenter --target "$p" --mount --uts --net --wd="$wd" --
+    printf '%s\n' nsenter --target "$p" --mount --uts --net --wd="$wd" -- "${TB_NOBOOT[@]}"
 }
 
 tb_exec() {
@@ -252,6 +365,26 @@ tb__host_net_create() {
     ip -n "$ns" addr add "$(tb_ip6 "$i")/64" dev eth0 nodad || return 1
 }
 
+# The kernel dismantles a deleted network namespace asynchronously: the
+# bridge ends of its veth pairs linger for a moment after `ip netns del`
+# (a restart right after a crash got "RTNETLINK answers: File exists").
+# Delete them and wait until they are gone.
+tb__ports_gone() { # I
+    local i=$1 l n
+    for ((l = 0; l < $(tb__nlinks); l++)); do
+        ip -n "$TB_BR" link del "h${i}p$l" 2>/dev/null
+    done
+    for ((n = 0; n < 100; n++)); do
+        for ((l = 0; l < $(tb__nlinks); l++)); do
+            ip -n "$TB_BR" link show "h${i}p$l" >/dev/null 2>&1 && break
+        done
+        [ "$l" = "$(tb__nlinks)" ] && return 0
+        sleep 0.05
+    done
+    tb__err "host $i: bridge ports still there 5 s after its namespace was deleted"
+    return 1
+}
+
 tb__port_set() { # I L up|down
     ip -n "$TB_BR" link set "h${1}p$2" "$3"
 }
@@ -295,13 +428,23 @@ tb__anchor_start() {
     # shellcheck disable=SC2016
     local script='
         set -e
-        i=$1 hd=$2; shift 2
+        i=$1 hd=$2 ovl=$3; shift 3
         mount -t tmpfs -o mode=0755,size=64m tb-run /run
         mkdir -p -m 1777 /run/lock
         mount -t tmpfs -o mode=1777,size=512m tb-shm /dev/shm
         for d in "$@"; do
             mount --bind "$hd/fs$d" "$d"
         done
+        # The install overlay: "MOUNTPOINT LOWER:LOWER:MOUNTPOINT" lines.
+        if [ -s "$ovl" ]; then
+            while read -r mp lower; do
+                mount -t overlay tb-install -o "ro,lowerdir=$lower" "$mp"
+            done <"$ovl"
+        fi
+        # No sysrq from inside a host (Pacemaker panics with it).
+        if [ -e /proc/sysrq-trigger ]; then
+            mount --bind /dev/null /proc/sysrq-trigger
+        fi
         hostname "h$i"
         echo $$ >"$hd/anchor.pid"
         : >"$hd/anchor.ready"
@@ -310,7 +453,7 @@ tb__anchor_start() {
     mapfile -t dirs < <(tb__private_dirs)
     # ip netns exec and unshare (without --fork) exec: the pid stays the same.
     ip netns exec "rais-h$i" unshare --mount --uts --propagation private \
-        /bin/bash -c "$script" anchor "$i" "$hd" "${dirs[@]}" \
+        /bin/bash -c "$script" anchor "$i" "$hd" "$TB_DIR/overlays" "${dirs[@]}" \
         </dev/null >"$hd/anchor.out" 2>&1 &
     local pid=$!
     disown "$pid" 2>/dev/null
@@ -383,12 +526,18 @@ tb_start() {
     local i hd
     i=$(tb__host "$1") || return 1
     hd="$TB_DIR/h$i"
-    tb__corosync_pid "$i" >/dev/null && return 0
-    tb__anchor_pid "$i" >/dev/null || { tb__err "host $i is down"; return 1; }
-    echo "--- $(tb_now) start" >>"$hd/corosync.out"
-    tb_spawn "$i" "$hd/corosync.out" corosync -f || return 1
-    echo "$TB_PID" >"$hd/corosync.pid"
-    : >"$TB_DIR/corosync"     # corosync in use: tb_restart starts it again
+    if ! tb__corosync_pid "$i" >/dev/null; then
+        tb__anchor_pid "$i" >/dev/null || { tb__err "host $i is down"; return 1; }
+        echo "--- $(tb_now) start" >>"$hd/corosync.out"
+        tb_spawn "$i" "$hd/corosync.out" corosync -f || return 1
+        echo "$TB_PID" >"$hd/corosync.pid"
+        : >"$TB_DIR/corosync"     # corosync in use: tb_restart starts it again
+    fi
+    # Pacemaker too where it ran (tb_pcmk_start; tb_pcmk_stop ends that).
+    if tb__pcmk_used && [ -e "$hd/pcmk_wanted" ]; then
+        tb_pcmk_start "$i" || return 1
+    fi
+    return 0
 }
 
 # Failure detection time in ms (effective token + consensus, from cmap),
@@ -459,17 +608,22 @@ tb_quorate() {
     [ "${2:-}" = Yes ]
 }
 
+# tb__tails LOG OUT NAME: the tails of a daemon's log and of its stdout/stderr.
+tb__tails() {
+    echo "  $(basename "$1") (tail):"
+    tail -n 15 "$1" 2>/dev/null | sed 's/^/  | /'
+    if [ -s "$2" ]; then
+        echo "  $3 stdout/stderr (tail):"
+        tail -n 5 "$2" | sed 's/^/  | /'
+    fi
+}
+
 tb__diag() { # I: what host I looks like, for error messages
     local i=$1 hd="$TB_DIR/h$1"
     {
         echo "----- host $i (state $(tb__state "$i"), corosync pid $(tb__corosync_pid "$i" || echo none))"
         tb__qstatus "$i" | sed 's/^/  | /'
-        echo "  corosync.log (tail):"
-        tail -n 15 "$hd/fs/var/log/corosync/corosync.log" 2>/dev/null | sed 's/^/  | /'
-        if [ -s "$hd/corosync.out" ]; then
-            echo "  corosync stdout/stderr (tail):"
-            tail -n 5 "$hd/corosync.out" | sed 's/^/  | /'
-        fi
+        tb__tails "$hd/fs/var/log/corosync/corosync.log" "$hd/corosync.out" corosync
     } >&2
 }
 
@@ -704,6 +858,7 @@ tb_restart() {
             # whatever a test added, addresses, routes, sysctls, is gone),
             # a fresh /run, the same /etc/corosync, /var/lib and /var/log.
             ip netns del "rais-h$i" 2>/dev/null
+            tb__ports_gone "$i" || return 1
             tb__host_net_create "$i" || { tb__err "host $i: network"; return 1; }
         else
             for ((l = 0; l < $(tb__nlinks); l++)); do tb__port_set "$i" "$l" up || return 1; done
@@ -715,16 +870,455 @@ tb_restart() {
     tb__set_state "$i" up
     [ -e "$TB_DIR/corosync" ] || return 0
     tb_start "$i" || return 1
-    tb_wait_all --after "$after"
+    tb_wait_all --after "$after" || return 1
+    if tb__pcmk_used && [ -e "$TB_DIR/h$i/pcmk_wanted" ]; then
+        tb_wait_pcmk "$(tb__pcmk_timeout)" || return 1
+    fi
+    return 0
+}
+
+# ---------------------------------------------------------------- install overlay
+
+# tb_stage_install DIR SRCROOT BUILDDIR: make DIR a staging tree of rais's
+# installed files, as symbolic links (absolute, so that they resolve inside
+# the hosts too, and a rebuild is picked up without staging again):
+#   DIR/usr/sbin/raisd, DIR/usr/sbin/raisctl     <- BUILDDIR (or BUILDDIR/src)
+#   DIR/usr/lib/ocf/resource.d/rais/servicegroup <- BUILDDIR/ocf/servicegroup
+#                                                   (else SRCROOT/ocf/servicegroup)
+#   DIR/usr/sbin/fence_raistest                  <- SRCROOT/tests/cluster
+# What is not found is reported and left out (status 0). Then pass DIR to
+# tb_create --install DIR (or TB_INSTALL=DIR).
+tb_stage_install() {
+    local dir=$1 src=$2 build=$3 f c found sb
+    if [ -z "$dir" ] || [ -z "$src" ] || [ -z "$build" ]; then
+        tb__err "usage: tb_stage_install DIR SRCROOT BUILDDIR"
+        return 2
+    fi
+    src=$(cd "$src" && pwd) || return 1
+    build=$(cd "$build" && pwd) || return 1
+    mkdir -p "$dir/usr/sbin" || return 1
+    dir=$(cd "$dir" && pwd) || return 1
+    for f in raisd raisctl; do
+        found=""
+        for c in "$build/$f" "$build/src/$f" "$build/src/daemon/$f" "$build/src/$f/$f"; do
+            if [ -f "$c" ] && [ -x "$c" ]; then found=$c; break; fi
+        done
+        if [ -n "$found" ]; then
+            ln -sfn "$found" "$dir/usr/sbin/$f" || return 1
+        else
+            tb__say "tb_stage_install: no $f built in $build: not staged"
+        fi
+    done
+    found=""
+    for c in "$build/ocf/servicegroup" "$src/ocf/servicegroup"; do
+        if [ -f "$c" ]; then found=$c; break; fi
+    done
+    if [ -n "$found" ]; then
+        mkdir -p "$dir/usr/lib/ocf/resource.d/rais" || return 1
+        ln -sfn "$found" "$dir/usr/lib/ocf/resource.d/rais/servicegroup" || return 1
+        [ -x "$found" ] || tb__say "tb_stage_install: $found is not executable"
+        # The generated agent runs @sbindir@/raisd: with another prefix than
+        # /usr (e.g. /usr/local), stage the programs there too.
+        # shellcheck disable=SC2016   # a literal ${RAISD:-...}
+        sb=$(sed -n 's|^RAISD="${RAISD:-\(/.*\)/raisd}".*|\1|p' "$found" | head -n 1)
+        if [ -n "$sb" ] && [ "$sb" != /usr/sbin ]; then
+            mkdir -p "$dir$sb" || return 1
+            for f in raisd raisctl; do
+                if [ -L "$dir/usr/sbin/$f" ]; then
+                    ln -sfn "$(readlink "$dir/usr/sbin/$f")" "$dir$sb/$f" || return 1
+                fi
+            done
+            case " $TB_OVERLAY_POINTS " in
+                *" $sb "*) ;;
+                *) tb__say "tb_stage_install: the agent runs $sb/raisd: add $sb to TB_OVERLAY_POINTS" ;;
+            esac
+        fi
+    else
+        tb__say "tb_stage_install: no ocf/servicegroup in $build or $src: not staged"
+    fi
+    if [ -f "$src/tests/cluster/fence_raistest" ]; then
+        ln -sfn "$src/tests/cluster/fence_raistest" "$dir/usr/sbin/fence_raistest" || return 1
+    fi
+    return 0
+}
+
+# tb__install_setup INSTALL_DIR: the testbed's own layer ($TB_DIR/install:
+# the fence agent's wrapper) and $TB_DIR/overlays, read by each anchor.
+tb__install_setup() {
+    local inst=$1 p lower f
+    mkdir -p "$TB_DIR/install/usr/sbin" || return 1
+    # pacemaker-fenced runs agents with a clean environment: the wrapper
+    # tells the agent where the testbed is.
+    cat >"$TB_DIR/install/usr/sbin/fence_raistest" <<EOW || return 1
+#!/bin/sh
+# Written by testbed.sh: the testbed's fence agent (see fence_raistest).
+TB_DIR='$TB_DIR'
+export TB_DIR
+exec /bin/bash '$(dirname "$TB__SELF")/fence_raistest' "\$@"
+EOW
+    chmod 0755 "$TB_DIR/install/usr/sbin/fence_raistest" || return 1
+    if [ -n "$inst" ]; then
+        case $inst in
+            /*) ;;
+            *) inst=$(cd "$inst" 2>/dev/null && pwd) || { tb__err "--install: no directory '$1'"; return 1; } ;;
+        esac
+        [ -d "$inst" ] || { tb__err "--install: no directory '$inst'"; return 1; }
+        case $inst in
+            *[:,[:space:]]*) tb__err "--install: the path may not contain ':', ',' or blanks: '$inst'"; return 1 ;;
+        esac
+        # Files outside the overlay points would silently not be visible.
+        while IFS= read -r f; do
+            local ok=0
+            for p in $TB_OVERLAY_POINTS; do
+                case ${f#"$inst"} in "$p"/*) ok=1 ;; esac
+            done
+            [ $ok = 1 ] || tb__say "--install: ${f#"$inst"} is outside the overlay points ($TB_OVERLAY_POINTS): not visible in the hosts"
+        done < <(find "$inst" \( -type f -o -type l \) 2>/dev/null)
+    fi
+    : >"$TB_DIR/overlays" || return 1
+    for p in $TB_OVERLAY_POINTS; do
+        lower=""
+        [ -d "$TB_DIR/install$p" ] && lower="$TB_DIR/install$p"
+        if [ -n "$inst" ] && [ -d "$inst$p" ]; then lower="${lower:+$lower:}$inst$p"; fi
+        [ -n "$lower" ] || continue
+        [ -d "$p" ] || { tb__err "$p does not exist on this machine: cannot overlay it"; return 1; }
+        echo "$p $lower:$p" >>"$TB_DIR/overlays"
+    done
+    echo "$inst" >"$TB_DIR/install-dir"
+}
+
+# ---------------------------------------------------------------- pacemaker
+
+tb__pcmk_used() { [ -e "$TB_DIR/pacemaker" ]; }
+
+tb__pcmk_pid() {
+    local p
+    p=$(cat "$TB_DIR/h$1/pacemakerd.pid" 2>/dev/null) || return 1
+    [ -n "$p" ] && [ "$(cat "/proc/$p/comm" 2>/dev/null)" = pacemakerd ] || return 1
+    [ "$(readlink "/proc/$p/ns/net" 2>/dev/null)" = "$(tb__netns_id "rais-h$1")" ] || return 1
+    echo "$p"
+}
+
+tb_pcmk_pid() { local i; i=$(tb__host "$1") || return 1; tb__pcmk_pid "$i"; }
+tb_pcmk_log() { local d; d=$(tb_hostdir "$1") || return 1; echo "$d/fs/var/log/pacemaker/pacemaker.log"; }
+
+# The CIB every host starts with (NAME=VALUE cluster properties).
+tb__pcmk_seed() {
+    local f="$TB_DIR/cib-seed.xml" kv
+    cibadmin --empty >"$f" 2>"$TB_DIR/cib-seed.err" || return 1
+    for kv in "$@"; do
+        case $kv in
+            ?*=*) ;;
+            *) tb__err "not a NAME=VALUE property: '$kv'"; return 1 ;;
+        esac
+        CIB_file=$f crm_attribute --type crm_config --name "${kv%%=*}" \
+            --update "${kv#*=}" >>"$TB_DIR/cib-seed.err" 2>&1 || return 1
+    done
+}
+
+# Host I's Pacemaker state: the seeded CIB, an authkey.
+tb__pcmk_host_prepare() {
+    local fs="$TB_DIR/h$1/fs" d
+    for d in /var/lib/pacemaker/cib /var/lib/pacemaker/pengine \
+             /var/lib/pacemaker/blackbox /var/lib/pacemaker/cores; do
+        if [ ! -d "$fs$d" ]; then
+            install -d -o hacluster -g haclient -m 0750 "$fs$d" || return 1
+        fi
+    done
+    find "$fs/var/lib/pacemaker/cib" "$fs/var/lib/pacemaker/pengine" -mindepth 1 -delete || return 1
+    install -o hacluster -g haclient -m 0600 "$TB_DIR/cib-seed.xml" \
+        "$fs/var/lib/pacemaker/cib/cib.xml" || return 1
+    if [ ! -s "$fs/etc/pacemaker/authkey" ]; then
+        if [ ! -s "$TB_DIR/authkey" ]; then
+            dd if=/dev/urandom of="$TB_DIR/authkey" bs=4096 count=1 2>/dev/null || return 1
+        fi
+        install -o root -g haclient -m 0640 "$TB_DIR/authkey" "$fs/etc/pacemaker/authkey" || return 1
+    fi
+}
+
+# tb_pcmk_start I: start pacemakerd on host I (no wait for it to join), and
+# mark it wanted there (tb_start / tb_restart start it again after a crash).
+tb_pcmk_start() {
+    local i hd n
+    i=$(tb__host "$1") || return 1
+    hd="$TB_DIR/h$i"
+    tb__pcmk_used || { tb__err "this testbed runs no Pacemaker (tb_create --pacemaker)"; return 1; }
+    : >"$hd/pcmk_wanted"
+    tb__pcmk_pid "$i" >/dev/null && return 0
+    tb__anchor_pid "$i" >/dev/null || { tb__err "host $i is down"; return 1; }
+    # pacemakerd exits when corosync does not answer: wait for its IPC.
+    for ((n = 0; n < 100; n++)); do
+        tb_exec "$i" corosync-cmapctl -g totem.cluster_name >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    echo "--- $(tb_now) start" >>"$hd/pacemaker.out"
+    # The environment of Debian's service (/etc/default/pacemaker is all
+    # comments), logging to the host's own /var/log/pacemaker, no syslog.
+    # shellcheck disable=SC2086
+    tb_spawn "$i" "$hd/pacemaker.out" env -i \
+        PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
+        PCMK_logfile=/var/log/pacemaker/pacemaker.log PCMK_logfacility=none \
+        ${TB_PCMK_ENV:-} pacemakerd || return 1
+    echo "$TB_PID" >"$hd/pacemakerd.pid"
+}
+
+# tb_pcmk_stop I [TIMEOUT_S]: stop Pacemaker on host I cleanly (SIGTERM to
+# pacemakerd: resources stop, the node leaves) and no longer want it there.
+tb_pcmk_stop() {
+    local i p t=${2:-60} end
+    i=$(tb__host "$1") || return 1
+    rm -f "$TB_DIR/h$i/pcmk_wanted"
+    p=$(tb__pcmk_pid "$i") || return 0
+    kill -TERM "$p" 2>/dev/null
+    end=$(($(date +%s) + t))
+    while [ -e "/proc/$p" ] && [ "$(cat "/proc/$p/comm" 2>/dev/null)" = pacemakerd ]; do
+        if [ "$(date +%s)" -ge "$end" ]; then
+            tb__err "host $i: pacemakerd still running ${t}s after SIGTERM"
+            return 1
+        fi
+        sleep 0.1
+    done
+    rm -f "$TB_DIR/h$i/pacemakerd.pid"
+}
+
+# "DC QUORATE NODE..." as host I's Pacemaker sees it: the DC's name (- when
+# none), yes/no, the nodes online. Empty when crm_mon does not answer.
+tb__pcmk_view() {
+    tb__anchor_pid "$1" >/dev/null || return 1
+    tb_exec "$1" timeout 5 crm_mon --output-as=xml 2>/dev/null | awk '
+        function attr(name,   r) {
+            if (match($0, " " name "=\"[^\"]*\"")) {
+                r = substr($0, RSTART + length(name) + 3, RLENGTH - length(name) - 4)
+                return r
+            }
+            return ""
+        }
+        /<current_dc / {
+            seen = 1
+            dc = (attr("present") == "true") ? attr("name") : "-"
+            q = (attr("with_quorum") == "true") ? "yes" : "no"
+        }
+        /<nodes>/ { innodes = 1; next }
+        /<\/nodes>/ { innodes = 0 }
+        innodes && /<node / && attr("online") == "true" { on = on " " attr("name") }
+        END { if (seen) print dc, q on }'
+}
+
+tb_pcmk_online() { # I: the nodes online as host I sees them, one line
+    local i v
+    i=$(tb__host "$1") || return 1
+    v=$(tb__pcmk_view "$i")
+    # shellcheck disable=SC2086
+    set -- $v
+    shift 2 2>/dev/null
+    echo "$*"
+}
+
+tb_pcmk_dc() { # I: the DC's node name as host I sees it (empty: none)
+    local i v
+    i=$(tb__host "$1") || return 1
+    v=$(tb__pcmk_view "$i")
+    v=${v%% *}
+    [ "$v" = - ] && v=""
+    echo "$v"
+}
+
+tb__pcmk_diag() { # I
+    local i=$1 hd="$TB_DIR/h$1"
+    {
+        echo "----- host $i: pacemakerd pid $(tb__pcmk_pid "$i" || echo none), view: $(tb__pcmk_view "$i")"
+        tb__tails "$hd/fs/var/log/pacemaker/pacemaker.log" "$hd/pacemaker.out" pacemakerd
+    } >&2
+}
+
+# tb_wait_pcmk [TIMEOUT_S]: every host that is up and wants Pacemaker sees
+# exactly those hosts online and one DC, the same everywhere.
+tb_wait_pcmk() {
+    local t=${1:-$TB_WAIT} end i want="" ok v dc
+    for ((i = 1; i <= $(tb__nhosts); i++)); do
+        [ "$(tb__state "$i")" = up ] && [ -e "$TB_DIR/h$i/pcmk_wanted" ] && want="$want h$i"
+    done
+    end=$(($(date +%s%N) + ${t%.*} * 1000000000))
+    while :; do
+        ok=1 dc=""
+        for i in $want; do
+            v=$(tb__pcmk_view "${i#h}")
+            # shellcheck disable=SC2086
+            set -- $v
+            if [ -z "${1:-}" ] || [ "$1" = - ]; then ok=0; break; fi
+            [ -z "$dc" ] && dc=$1
+            [ "$1" = "$dc" ] || { ok=0; break; }
+            shift 2
+            [ " $*" = "$want" ] || { ok=0; break; }
+        done
+        [ $ok = 1 ] && return 0
+        [ "$(date +%s%N)" -ge "$end" ] && break
+        sleep 0.2
+    done
+    tb__err "Pacemaker: not every host sees [$want ] online with one DC within ${t}s"
+    for i in $want; do tb__pcmk_diag "${i#h}"; done
+    return 1
+}
+
+tb_pcmk_wait_online() { tb_wait_pcmk "$@"; }    # another name for it
+
+# ---------------------------------------------------------------- fence server
+
+# The fence server: a loop in the root namespace, a child of the test's
+# shell (it exits when that shell is gone), that answers fence_raistest's
+# requests ($TB_DIR/fence/req/ID: action=, target=, from= lines) in
+# $TB_DIR/fence/res/ID (first line the exit status, then the output), and
+# logs each request and its outcome to $TB_DIR/fence.log:
+#   EPOCH.ms FROM ACTION TARGET request
+#   EPOCH.ms FROM ACTION TARGET done rc=N NOTE
+tb__fence_server_start() {
+    local d="$TB_DIR/fence"
+    mkdir -p "$d/req" "$d/res" "$d/tmp" || return 1
+    chmod 0700 "$d" || return 1
+    : >>"$TB_DIR/fence.log"
+    [ -p "$d/tick" ] || mkfifo "$d/tick" || return 1
+    TB_DIR=$TB_DIR TB_QUIET=1 bash "$TB__SELF" fence-server "$$" \
+        </dev/null >>"$d/server.out" 2>&1 &
+    echo "$!" >"$d/server.pid"
+    disown "$!" 2>/dev/null
+    return 0
+}
+
+tb__fence_server_pid() {
+    local p
+    p=$(cat "$TB_DIR/fence/server.pid" 2>/dev/null) || return 1
+    [ -n "$p" ] && tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -q ' fence-server ' || return 1
+    echo "$p"
+}
+
+tb__fence_log() { echo "$(tb_now) $*" >>"$TB_DIR/fence.log"; }
+
+tb__fence_server() {
+    local parent=$1 d="$TB_DIR/fence" fd f
+    exec {fd}<>"$d/tick" || exit 1
+    # Until the test's shell is gone: then this process has another parent
+    # (`kill -0` is no test: a dead parent may stay a zombie for a while).
+    while [ -d "$d/req" ] && tb__ppid_is "$parent"; do
+        for f in "$d"/req/*; do
+            [ -f "$f" ] && tb__fence_handle "$f"
+        done
+        # Sleep 100 ms without a fork: nobody ever writes to the FIFO.
+        read -r -t 0.1 -u "$fd" _
+    done
+}
+
+tb__ppid_is() { # PID: this shell's parent is PID (no fork)
+    local want=$1 st
+    read -r st <"/proc/$BASHPID/stat" || return 1
+    st=${st##*) }
+    # shellcheck disable=SC2086
+    set -- $st
+    [ "${2:-}" = "$want" ]
+}
+
+tb__fence_handle() {
+    local f=$1 id k v action="" target="" from="" i="" j rc=1 out="" note="" st ft
+    id=${f##*/}
+    while IFS='=' read -r k v; do
+        case $k in
+            action) action=$v ;;
+            target) target=$v ;;
+            from) from=$v ;;
+        esac
+    done <"$f"
+    rm -f "$f"
+    tb__fence_log "${from:-?} ${action:-?} ${target:--} request"
+    if [ -n "$target" ]; then
+        i=$(tb__host "$target" 2>/dev/null) || i=""
+    fi
+    case $action in
+        monitor) rc=0 note="server running" ;;
+        list|list-status)
+            rc=0
+            for ((j = 1; j <= $(tb__nhosts); j++)); do
+                if [ "$action" = list ]; then
+                    out+="h$j"$'\n'
+                elif [ "$(tb__state "$j")" = crashed ]; then
+                    out+="h$j,,off"$'\n'
+                else
+                    out+="h$j,,on"$'\n'
+                fi
+            done ;;
+        status|on|off|reboot)
+            if [ -z "$i" ]; then
+                rc=1 note="no such host"
+            elif [ "$action" = on ]; then
+                rc=0 note="nothing done"
+            else
+                st=$(tb__state "$i")
+                if [ "$action" = status ]; then
+                    if [ "$st" = crashed ]; then rc=2 note=off; else rc=0 note="on ($st)"; fi
+                elif [ "$st" = crashed ]; then
+                    rc=0 note="already crashed"
+                else
+                    # A cut host keeps the time it was cut as its fault time.
+                    ft=""
+                    [ "$st" = cut ] && ft=$(cat "$TB_DIR/h$i/fault_time" 2>/dev/null)
+                    if tb_crash "$i"; then rc=0 note="crashed (was $st)"; else rc=1 note="crash failed"; fi
+                    [ -n "$ft" ] && echo "$ft" >"$TB_DIR/h$i/fault_time"
+                fi
+            fi ;;
+        *) rc=1 note="unsupported action" ;;
+    esac
+    printf '%s\n%s' "$rc" "$out" >"$TB_DIR/fence/tmp/$id.res"
+    mv -f "$TB_DIR/fence/tmp/$id.res" "$TB_DIR/fence/res/$id"
+    tb__fence_log "${from:-?} ${action:-?} ${target:--} done rc=$rc $note"
+}
+
+tb_fence_log() { echo "$TB_DIR/fence.log"; }
+
+# tb_fence_time I: epoch.ms when the last off/reboot of host I was done
+# (successfully); fails when there was none.
+tb_fence_time() {
+    local i
+    i=$(tb__host "$1") || return 1
+    awk -v h="h$i" '$5 == "done" && $6 == "rc=0" && ($3 == "off" || $3 == "reboot") && $4 == h { t = $1 }
+        END { if (t == "") exit 1; print t }' "$TB_DIR/fence.log" 2>/dev/null
+}
+
+# tb_wait_fenced I [--after EPOCH] [TIMEOUT_S]: wait until host I was fenced
+# (off/reboot done) after EPOCH (default: host I's last fault time) and print
+# the time of the fence.
+tb_wait_fenced() {
+    local i after="" t=$TB_WAIT end ft
+    i=$(tb__host "$1") || return 1
+    shift
+    while [ $# -gt 0 ]; do
+        case $1 in
+            --after) after=$2; shift 2 ;;
+            *) t=$1; shift ;;
+        esac
+    done
+    [ -n "$after" ] || after=$(cat "$TB_DIR/h$i/fault_time" 2>/dev/null || echo 0)
+    end=$(($(date +%s%N) + ${t%.*} * 1000000000))
+    while :; do
+        ft=$(tb_fence_time "$i") &&
+            awk -v a="$ft" -v b="$after" 'BEGIN { exit !(a > b) }' && { echo "$ft"; return 0; }
+        [ "$(date +%s%N)" -ge "$end" ] && break
+        sleep 0.1
+    done
+    tb__err "host $i was not fenced within ${t}s (after $after); fence log:"
+    tail -n 10 "$TB_DIR/fence.log" >&2 2>/dev/null
+    return 1
 }
 
 # ---------------------------------------------------------------- create
 
 tb_create() {
-    local n="" links=1 token=1000 start=1 i l t0 extra=()
-    local timeout=$TB_WAIT
+    local n="" links=1 token=1000 start=1 i l t0 t1 extra=()
+    local timeout=$TB_WAIT pcmk=0 install=${TB_INSTALL:-${TB_OVERLAY:-}} props=() ptimeout=60
     while [ $# -gt 0 ]; do
         case $1 in
+            --pacemaker) pcmk=1; shift ;;
+            --install) install=$2; shift 2 ;;
+            --install=*) install=${1#*=}; shift ;;
+            --pcmk-property) props+=("$2"); shift 2 ;;
+            --pcmk-timeout) ptimeout=$2; shift 2 ;;
             --links) links=$2; shift 2 ;;
             --links=*) links=${1#*=}; shift ;;
             --token) token=$2; shift 2 ;;
@@ -740,8 +1334,24 @@ tb_create() {
     if [ "$n" -lt 1 ] || [ "$n" -gt 64 ]; then tb__fatal "tb_create: 1..64 hosts, not $n"; fi
     case $links in 1|2) ;; *) tb__fatal "tb_create: --links 1 or 2, not '$links'" ;; esac
     case $token in ''|*[!0-9]*) tb__fatal "tb_create: bad --token '$token'" ;; esac
+    case $ptimeout in ''|*[!0-9]*) tb__fatal "tb_create: bad --pcmk-timeout '$ptimeout'" ;; esac
+    if [ "$pcmk" = 1 ] && [ "$start" = 0 ]; then
+        tb__fatal "tb_create: --pacemaker needs corosync (not with --no-corosync)"
+    fi
 
     tb_require
+    if [ "$pcmk" = 1 ]; then
+        local c missing=""
+        for c in pacemakerd crm_mon cibadmin crm_attribute pcs mkfifo; do
+            command -v "$c" >/dev/null 2>&1 || missing="$missing $c"
+        done
+        [ -z "$missing" ] || tb__fatal "missing:$missing (install pacemaker pcs)"
+        # Each host must get its own copy of these (tb__private_dirs).
+        for c in /var/lib/pacemaker /var/log/pacemaker /etc/pacemaker; do
+            [ -d "$c" ] || tb__fatal "$c does not exist on this machine (install pacemaker)"
+        done
+        id hacluster >/dev/null 2>&1 || tb__fatal "no user hacluster (install pacemaker)"
+    fi
     if ip netns list 2>/dev/null | awk '{print $1}' | grep -Eq '^rais-(br|cl|h[0-9]+)$'; then
         tb__fatal "a testbed is already running (rais-* namespaces exist);" \
             "only one may run at a time. Leftovers? run: $(tb__self) destroy"
@@ -769,6 +1379,15 @@ tb_create() {
     echo "$links" >"$TB_DIR/nlinks"
     echo "$token" >"$TB_DIR/token"
     printf '%s\n' "${extra[@]}" >"$TB_DIR/totem-extra"
+    echo "$ptimeout" >"$TB_DIR/pcmk-timeout"
+    if [ "$pcmk" = 1 ] || [ -n "$install" ]; then
+        tb__install_setup "$install" || tb__fatal "cannot set up the install overlay"
+    fi
+    if [ "$pcmk" = 1 ]; then
+        # The defaults first: a --pcmk-property of the same name wins.
+        tb__pcmk_seed "${TB_PCMK_DEFAULTS[@]}" "${props[@]}" ||
+            tb__fatal "cannot write the initial CIB: $(cat "$TB_DIR/cib-seed.err" 2>/dev/null)"
+    fi
 
     # The bridge namespace: no addresses, no IPv6, bridges without STP.
     ip netns add "$TB_BR" || tb__fatal "ip netns add $TB_BR failed"
@@ -796,6 +1415,9 @@ tb_create() {
 
     for ((i = 1; i <= n; i++)); do
         tb__host_dirs "$i" || tb__fatal "host $i: directories"
+        if [ "$pcmk" = 1 ]; then
+            tb__pcmk_host_prepare "$i" || tb__fatal "host $i: Pacemaker directories"
+        fi
         tb__host_net_create "$i" || tb__fatal "host $i: network"
         tb__anchor_start "$i" || tb__fatal "host $i: anchor"
         tb__write_conf "$i" || tb__fatal "host $i: corosync.conf"
@@ -812,7 +1434,21 @@ tb_create() {
         tb__detect_ms >/dev/null
     fi
     tb__say "$n hosts, $links link(s), token $token ms: up in $(awk "BEGIN { printf \"%.2f\", $(tb_now) - $t0 }") s ($TB_DIR)"
+    if [ "$pcmk" = 1 ]; then
+        : >"$TB_DIR/pacemaker"    # Pacemaker in use: tb_start starts it too
+        tb__fence_server_start || tb__fatal "cannot start the fence server"
+        t1=$(tb_now)
+        for ((i = 1; i <= n; i++)); do
+            tb_pcmk_start "$i" || tb__fatal "host $i: pacemakerd did not start"
+        done
+        tb_wait_pcmk "$ptimeout" || tb__fatal "Pacemaker did not come up on $n hosts within ${ptimeout}s"
+        TB_PCMK_UP_MS=$(tb__ms_since "$t1")
+        echo "$TB_PCMK_UP_MS" >"$TB_DIR/pcmk-up-ms"
+        tb__say "Pacemaker: $n hosts online, DC $(tb_pcmk_dc 1), in $(awk -v m="$TB_PCMK_UP_MS" 'BEGIN { printf "%.2f", m / 1000 }') s"
+    fi
 }
+
+tb__pcmk_timeout() { cat "$TB_DIR/pcmk-timeout" 2>/dev/null || echo 60; }
 
 # ---------------------------------------------------------------- destroy
 
@@ -826,7 +1462,11 @@ tb__on_exit() {
 }
 
 tb_destroy() {
-    local ns all="" rc=0
+    local ns all="" rc=0 p
+    # The fence server first: it must not crash hosts while they go away.
+    if p=$(tb__fence_server_pid); then
+        kill -TERM "$p" 2>/dev/null
+    fi
     all=$(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^rais-(br|cl|h[0-9]+)$')
     for ns in $all; do
         tb__kill_ns "$ns" || rc=1
@@ -841,7 +1481,7 @@ tb_destroy() {
 }
 
 tb__self() {
-    echo "${BASH_SOURCE[0]:-tests/cluster/testbed.sh}"
+    echo "$TB__SELF"
 }
 
 # Command line use: testbed.sh destroy
@@ -850,6 +1490,10 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
         destroy)
             [ "$(id -u)" = 0 ] || { tb__err "needs root"; exit 1; }
             tb_destroy
+            exit
+            ;;
+        fence-server)   # started by tb_create --pacemaker: fence-server PARENT_PID
+            tb__fence_server "$2"
             exit
             ;;
         *)

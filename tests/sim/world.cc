@@ -508,7 +508,7 @@ void World::fence(std::uint32_t node) {
         if (o->up)
             for (auto& p : o->procs)
                 if (p->alive && p->member) {
-                    feed(*p, in::Fenced{node});
+                    feed(*p, in::Fenced{node, ""});
                     schedule_wake(*p);
                 }
 }

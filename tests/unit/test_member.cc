@@ -118,13 +118,13 @@ public:
         return fakes_.back().process;
     }
 
-    void view(std::uint64_t ring, const std::vector<Process>& procs) {
+    void view(std::uint64_t ring, const std::vector<Process>& procs, ChangeReason left_why = ChangeReason::Leave) {
         settle();  // CPG delivers what was sent in the old view before the change
         in::Membership m;
         m.ring = ring;
         m.members = procs;
         for (const auto& p : view_)
-            if (!in(procs, p)) m.left.emplace_back(p, ChangeReason::Leave);
+            if (!in(procs, p)) m.left.emplace_back(p, left_why);
         for (const auto& p : procs) {
             if (!in(view_, p)) m.joined.emplace_back(p, ChangeReason::Join);
             if (std::find(m.nodes.begin(), m.nodes.end(), p.node) == m.nodes.end()) m.nodes.push_back(p.node);
@@ -318,9 +318,95 @@ class MemberTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testFoundAddressesInFirstInfo);
     CPPUNIT_TEST(testInfoCmdSeenCountsCommandsSinceMembership);
     CPPUNIT_TEST(testGarbageIsDroppedAndCounted);
+    CPPUNIT_TEST(testDepartedHostWaitsForFenceConfirmation);
+    CPPUNIT_TEST(testFenceBeforeDepartureIsRemembered);
+    CPPUNIT_TEST(testFencingTurnedOffStopsTheWait);
+    CPPUNIT_TEST(testSettledOnceNothingIsLeftToDo);
     CPPUNIT_TEST_SUITE_END();
 
+    // Three real members with fencing=require, each serving its own address.
+    static MemberSetup fencingSetup(std::uint32_t node) {
+        MemberSetup s = setup(node);
+        s.config.fencing = Fencing::Require;
+        s.fencing_active = true;
+        return s;
+    }
+    static std::vector<Member*> fencedTrio(Bus& bus) {
+        Member& m1 = bus.add(fencingSetup(1));
+        Member& m2 = bus.add(fencingSetup(2));
+        Member& m3 = bus.add(fencingSetup(3));
+        bus.view(1, {m1.self(), m2.self(), m3.self()});
+        bus.quorum(1, true);
+        bus.runFor(3);
+        CPPUNIT_ASSERT(m3.held().count(addr(A3)));
+        return {&m1, &m2, &m3};
+    }
+    static bool servedBySurvivors(const std::vector<Member*>& ms, const char* a) {
+        return ms[0]->held().count(addr(a)) || ms[1]->held().count(addr(a));
+    }
+
 public:
+    void testDepartedHostWaitsForFenceConfirmation() {
+        Bus bus;
+        auto ms = fencedTrio(bus);
+        bus.view(2, {ms[0]->self(), ms[1]->self()}, ChangeReason::NodeDown);
+        bus.quorum(2, true);
+        bus.runFor(30);  // far beyond restart_grace: only fencing may release it
+        CPPUNIT_ASSERT_MESSAGE("n3's address moved before fencing confirmed n3 down", !servedBySurvivors(ms, A3));
+        // The fencer names the node; the daemon may not know its id.
+        bus.input(*ms[0], in::Fenced{0, "n3"});
+        bus.input(*ms[1], in::Fenced{3, ""});
+        bus.runFor(2);
+        CPPUNIT_ASSERT_MESSAGE("n3's address not served after the fence", servedBySurvivors(ms, A3));
+    }
+
+    void testFenceBeforeDepartureIsRemembered() {
+        Bus bus;
+        auto ms = fencedTrio(bus);
+        bus.input(*ms[0], in::Fenced{0, "n3"});
+        bus.input(*ms[1], in::Fenced{0, "n3"});
+        bus.view(2, {ms[0]->self(), ms[1]->self()}, ChangeReason::NodeDown);
+        bus.quorum(2, true);
+        bus.runFor(2);
+        CPPUNIT_ASSERT_MESSAGE("a fence reported before the departure was forgotten", servedBySurvivors(ms, A3));
+    }
+
+    void testFencingTurnedOffStopsTheWait() {
+        Bus bus;
+        auto ms = fencedTrio(bus);
+        bus.view(2, {ms[0]->self(), ms[1]->self()}, ChangeReason::NodeDown);
+        bus.quorum(2, true);
+        bus.runFor(3);
+        CPPUNIT_ASSERT(!servedBySurvivors(ms, A3));
+        CPPUNIT_ASSERT(ms[0]->status(bus.now).fencing_active);
+        for (int i = 0; i < 2; i++) bus.input(*ms[i], in::FencingMode{false, "test: stonith-enabled=false"});
+        CPPUNIT_ASSERT(!ms[0]->status(bus.now).fencing_active);
+        bus.runFor(2);
+        CPPUNIT_ASSERT_MESSAGE("still waiting for a fence after fencing was turned off", servedBySurvivors(ms, A3));
+    }
+
+    void testSettledOnceNothingIsLeftToDo() {
+        Bus bus;
+        Member& m1 = bus.add(setup(1));
+        Member& m2 = bus.add(setup(2));
+        bus.view(1, {m1.self(), m2.self()});
+        CPPUNIT_ASSERT_MESSAGE("settled before quorum", !m2.status(bus.now).settled);
+        bus.quorum(1, true);
+        bus.runFor(3);
+        CPPUNIT_ASSERT(m2.held().count(addr(A2)));
+        CPPUNIT_ASSERT(m1.status(bus.now).settled);
+        CPPUNIT_ASSERT(m2.status(bus.now).settled);
+        // n3 starts: not settled before it is in the group; once in, the
+        // bus (which plumbs at once) has given it A3 back.
+        Member& m3 = bus.add(setup(3));
+        CPPUNIT_ASSERT(!m3.status(bus.now).settled);
+        bus.view(2, {m1.self(), m2.self(), m3.self()});
+        bus.quorum(2, true);
+        bus.runFor(5);
+        CPPUNIT_ASSERT(m3.held().count(addr(A3)));
+        CPPUNIT_ASSERT(m3.status(bus.now).settled);
+    }
+
     void testLeaderIsLowestCountedNodeId() {
         Bus bus;
         // CPG order is join order, not node order: 3 joined first.
