@@ -941,6 +941,7 @@ MemberStatus Member::status(double now) const {
     s.capacity = capacity_;
     s.ring = ring_;
     s.ok = ok_;
+    if (!ok_) s.failing_test = failing_test_;
     s.quiesced = quiesced_;
     s.stopping = stopping_;
     s.held = held_;

@@ -201,6 +201,7 @@ struct MemberStatus {
     double load = 0, capacity = 100;        // this host's last sample
     std::uint64_t ring = 0;
     bool ok = true, quiesced = false, stopping = false;
+    std::string failing_test;                // the last failing health test's report, while not ok
     std::map<ServiceAddress, AddressState> held;
     std::vector<PeerStatus> peers;
     std::map<ServiceAddress, double> orphans;        // since, local clock

@@ -12,7 +12,9 @@
 // from a callback.
 
 #include "daemon/address_backend.h"
+
 #include "core/text.h"
+#include "daemon/child_process.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -304,31 +306,6 @@ struct QueuedOp {
     double lifetime = 0;
 };
 
-struct HookRun {
-    GObjectPtr<GSubprocess> proc;
-    GObjectPtr<GCancellable> cancel;
-    SourcePtr timeout;
-    bool acquire = true;
-
-    HookRun() = default;
-    HookRun(const HookRun&) = delete;
-    HookRun& operator=(const HookRun&) = delete;
-    // A hook still running when we let go of it (timeout, superseded,
-    // shutdown) is killed with everything it started: it runs in its own
-    // process group.
-    ~HookRun() {
-        if (cancel) g_cancellable_cancel(cancel.get());
-        if (proc) {
-            const char* id = g_subprocess_get_identifier(proc.get());
-            if (id) {
-                long pid = std::strtol(id, nullptr, 10);
-                if (pid > 1) kill(static_cast<pid_t>(-pid), SIGKILL);
-                g_subprocess_force_exit(proc.get());
-            }
-        }
-    }
-};
-
 class Impl;
 
 struct Entry {
@@ -349,17 +326,8 @@ struct Entry {
     unsigned announce_left = 0;
     SourcePtr timer;     // probe window or DAD limit
     SourcePtr announce;  // next announcement
-    std::unique_ptr<HookRun> hook;
+    std::unique_ptr<ChildProcess> hook;  // killed with its process group when reset
     std::deque<QueuedOp> queue;
-};
-
-// Carried through a GIO async call; the weak pointer tells whether the
-// backend still exists when the answer comes.
-struct HookCall {
-    std::weak_ptr<Impl*> alive;
-    ServiceAddress key;
-    std::uint64_t op = 0;
-    const GSubprocess* proc = nullptr;  // identity only
 };
 
 class Impl final : public AddressBackend {
@@ -1363,85 +1331,24 @@ public:
     void run_hook(Entry& e, bool acquire) {
         const char* what = acquire ? "acquire" : "release";
         std::string addr = e.plumbed.str();
-        const char* argv[] = {opts_.hook.c_str(), what, addr.c_str(), e.nic.c_str(), nullptr};
         log(kDebug, "running " + opts_.hook + " " + what + " " + addr + " " + e.nic);
-        GObjectPtr<GSubprocessLauncher> launcher(g_subprocess_launcher_new(static_cast<GSubprocessFlags>(
-            G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE)));
-        g_subprocess_launcher_set_child_setup(
-            launcher.get(), [](gpointer) { setpgid(0, 0); }, nullptr, nullptr);
-        GError* err = nullptr;
-        GObjectPtr<GSubprocess> proc(g_subprocess_launcher_spawnv(launcher.get(), argv, &err));
-        if (!proc) {
-            GErrorPtr errp(err);
-            return hook_result(e, acquire, false, std::string("cannot run the hook: ") + errp->message);
-        }
-        auto run = std::make_unique<HookRun>();
-        run->acquire = acquire;
-        run->cancel.reset(g_cancellable_new());
-        auto call = std::make_unique<HookCall>();
-        call->alive = self_;
-        call->key = e.requested;
-        call->op = e.op;
-        call->proc = proc.get();
-        // stdin is /dev/null; stdout and stderr are collected.
-        g_subprocess_communicate_async(proc.get(), nullptr, run->cancel.get(), on_hook_done, call.release());
-        run->proc = std::move(proc);
-        auto ms = static_cast<unsigned>(std::clamp(opts_.hook_timeout * 1000.0, 1.0, 86400000.0));
-        run->timeout = timeout(ms, on_hook_timeout, &e);
-        e.hook = std::move(run);
-    }
-
-    static void on_hook_done(GObject* src, GAsyncResult* res, gpointer data) {
-        std::unique_ptr<HookCall> call(static_cast<HookCall*>(data));
-        GBytes* out = nullptr;
-        GError* err = nullptr;
-        gboolean ok = g_subprocess_communicate_finish(G_SUBPROCESS(src), res, &out, nullptr, &err);
-        GBytesPtr outp(out);
-        GErrorPtr errp(err);
-        auto self = call->alive.lock();
-        if (!self) return;
-        Impl* impl = *self;
-        Entry* e = impl->find_op(call->key, call->op);
-        if (!e || !e->hook || e->hook->proc.get() != call->proc) return;  // timed out or superseded
-        std::string output;
-        if (outp) {
-            gsize len = 0;
-            const char* p = static_cast<const char*>(g_bytes_get_data(outp.get(), &len));
-            GCharPtr valid(g_utf8_make_valid(p ? p : "", static_cast<gssize>(len)));
-            output = g_strstrip(valid.get());
-            if (output.size() > 1000) output = output.substr(0, 1000) + "...";
-        }
-        GSubprocess* proc = e->hook->proc.get();
-        bool success = false;
-        std::string status;
-        if (!ok) {
-            status = errp ? errp->message : "unknown error";
-        } else if (g_subprocess_get_if_exited(proc)) {
-            int code = g_subprocess_get_exit_status(proc);
-            success = code == 0;
-            status = "exit status " + std::to_string(code);
-        } else if (g_subprocess_get_if_signaled(proc)) {
-            status = "killed by signal " + std::to_string(g_subprocess_get_term_sig(proc));
-        } else {
-            status = "ended abnormally";
-        }
-        bool acquire = e->hook->acquire;
-        e->hook.reset();
-        if (success) {
-            if (!output.empty()) impl->log(kDebug, "hook output: " + output);
-            return impl->hook_result(*e, acquire, true, "");
-        }
-        impl->hook_result(*e, acquire, false, "hook " + status + (output.empty() ? "" : ": " + output));
-    }
-
-    static gboolean on_hook_timeout(gpointer p) {
-        auto* e = static_cast<Entry*>(p);
-        Impl* self = e->owner;
-        bool acquire = e->hook->acquire;
-        e->hook.reset();  // kills it
-        self->hook_result(*e, acquire, false, "hook timed out after " + seconds_text(self->opts_.hook_timeout) +
-                                                  " s and was killed");
-        return G_SOURCE_REMOVE;
+        ChildOptions o;
+        o.timeout_ms = static_cast<unsigned>(std::clamp(opts_.hook_timeout * 1000.0, 1.0, 86400000.0));
+        // The ChildProcess belongs to the entry: a superseded or timed-out
+        // hook is killed with it and never reports.
+        Entry* entry = &e;
+        e.hook = std::make_unique<ChildProcess>(
+            std::vector<std::string>{opts_.hook, what, addr, e.nic}, o, [this, entry, acquire](const ChildResult& r) {
+                entry->hook.reset();
+                if (r.ok()) {
+                    if (!r.output.empty()) log(kDebug, "hook output: " + r.output);
+                    return hook_result(*entry, acquire, true, "");
+                }
+                std::string why = r.timed_out ? "timed out after " + seconds_text(opts_.hook_timeout) +
+                                                    " s and was killed"
+                                              : r.status();
+                hook_result(*entry, acquire, false, "hook " + why + (r.output.empty() ? "" : ": " + r.output));
+            });
     }
 
     void hook_result(Entry& e, bool acquire, bool ok, const std::string& detail) {

@@ -36,6 +36,7 @@ struct ChildOptions {
     unsigned timeout_ms = 10000;
     bool merge_stderr = true;     // false: stderr goes to /dev/null
     std::vector<std::pair<std::string, std::string>> env;   // set on top of raisd's environment
+    std::string user;             // run as this user (and its groups); empty: as raisd
 };
 
 class ChildProcess {
@@ -43,7 +44,8 @@ public:
     using Done = std::function<void(const ChildResult&)>;
 
     // Starts argv[0] (a path, or a name looked up in PATH). If it cannot
-    // start, `done` runs from the main loop with started = false.
+    // start (or `user` does not exist), `done` runs from the main loop with
+    // started = false.
     ChildProcess(const std::vector<std::string>& argv, const ChildOptions& opts, Done done);
     ~ChildProcess();
     ChildProcess(const ChildProcess&) = delete;

@@ -201,10 +201,13 @@ int Daemon::run() {
                                    (s.quiesced ? ", quiesced" : ""));
     member_ = std::make_unique<Member>(s);
     apply(member_->start(now()));
-    load_ = std::make_unique<LoadMeter>(
-        cfg_.load, cfg_.interval_ms, [this](double load, double cap) { feed(in::LoadSample{load, cap}); },
-        [](int level, const std::string& text) { log_text(static_cast<LogLevel>(level), text); });
-    load_->start();
+    start_load_meter();
+
+    start_health_tests();
+    if (!start_notifier(&err)) {
+        log_text(LogLevel::Error, err);
+        return 1;
+    }
 
     PacemakerLink::Callbacks pcb;
     pcb.fenced = [this](const std::string& target, const std::string&) {
@@ -293,9 +296,66 @@ void Daemon::reload() {
         log_text(LogLevel::Error, "SIGHUP: not reloaded: 'group' and 'nic' change only with a restart");
         return;
     }
+    bool tests_changed = next.tests != cfg_.tests || next.test_interval_ms != cfg_.test_interval_ms;
+    bool snmp_changed = next.snmp_traps != cfg_.snmp_traps || next.snmp_community != cfg_.snmp_community;
+    bool load_changed = next.load != cfg_.load || next.capacity != cfg_.capacity || next.interval_ms != cfg_.interval_ms;
+    if (load_changed) {
+        if (auto e = LoadMeter::check(next.load, next.capacity, next.nic)) {
+            log_text(LogLevel::Error, "SIGHUP: not reloaded: parameter 'load': " + *e);
+            return;
+        }
+    }
     cfg_ = next;
     feed(in::Reload{next});
     update_fencing_mode();
+    if (tests_changed) start_health_tests();
+    if (load_changed) start_load_meter();
+    std::string err;
+    if (snmp_changed && !start_notifier(&err)) log_text(LogLevel::Error, "SIGHUP: " + err + "; no SNMP traps");
+}
+
+std::vector<ServiceAddress> Daemon::held_addresses() const {
+    std::vector<ServiceAddress> held;
+    if (member_)
+        for (const auto& [a, st] : member_->held()) held.push_back(a);
+    return held;
+}
+
+void Daemon::start_load_meter() {
+    load_ = std::make_unique<LoadMeter>(
+        cfg_.load, cfg_.capacity, cfg_.nic, cfg_.interval_ms, [this](double load, double cap) { feed(in::LoadSample{load, cap}); },
+        [](int level, const std::string& text) { log_text(static_cast<LogLevel>(level), text); });
+    load_->set_addresses(held_addresses());
+    load_->start();
+}
+
+void Daemon::start_health_tests() {
+    health_.reset();
+    if (cfg_.tests.empty()) return;
+    health_ = std::make_unique<HealthTests>(
+        cfg_.tests, cfg_.test_interval_ms,
+        [this](bool ok, const std::string& detail) {
+            if (!ok && last_test_ok_) log_text(LogLevel::Warning, "health test failed: " + detail);
+            if (ok && !last_test_ok_) log_text(LogLevel::Info, "health tests pass");
+            last_test_ok_ = ok;
+            feed(in::TestResult{ok, detail});
+        },
+        [](int level, const std::string& text) { log_text(static_cast<LogLevel>(level), text); });
+    health_->start();
+}
+
+bool Daemon::start_notifier(std::string* err) {
+    Notifier::Options o;
+    o.group = cfg_.group;
+    o.node = member_ ? member_->name() : "";
+    o.node_id = cpg_ ? cpg_->local_node() : 0;
+    o.snmp_traps = cfg_.snmp_traps;
+    o.snmp_community = cfg_.snmp_community;
+    auto n = Notifier::create(o, [](int level, const std::string& text) { log_text(static_cast<LogLevel>(level), text); },
+                              err);
+    if (!n) return false;
+    notifier_ = std::move(n);
+    return true;
 }
 
 void Daemon::on_stonith_enabled(std::optional<bool> enabled, const std::string& detail) {
@@ -335,6 +395,7 @@ void Daemon::feed(const Input& in) {
     apply(member_->step(now(), in));
     arm_timer();
     publish_attributes();
+    if (load_) load_->set_addresses(held_addresses());
 }
 
 void Daemon::arm_timer() {
@@ -382,8 +443,10 @@ void Daemon::apply(Effects fx) {
             log_text(LogLevel::Notice, std::string("event ") + to_string(ev.kind) + " " +
                                            (ev.node.empty() ? "-" : ev.node) + " " +
                                            (ev.address ? ev.address->str() : "-") + ": " + ev.reason);
-            events_.push_back({ev, g_get_real_time()});
+            gint64 wall = g_get_real_time();
+            events_.push_back({ev, wall});
             if (events_.size() > kEventRing) events_.pop_front();
+            if (notifier_) notifier_->notify(ev, wall);
         } else if (auto* l = std::get_if<out::Log>(&e)) {
             log_text(level_of(l->level), l->text);
         } else if (auto* q = std::get_if<out::PersistQuiesce>(&e)) {
@@ -479,6 +542,8 @@ ControlResponse Daemon::status(bool json) {
         json_object_set_int_member(s, "ring", static_cast<gint64>(st.ring));
         json_object_set_int_member(s, "interval", cfg_.interval_ms);
         json_object_set_boolean_member(s, "ok", st.ok);
+        if (!st.ok) json_object_set_string_member(s, "failing_test", st.failing_test.c_str());
+        json_object_set_double_member(s, "utilization", st.load * 100.0 / (st.capacity > 0 ? st.capacity : 100.0));
         json_object_set_boolean_member(s, "quiesced", st.quiesced);
         json_object_set_boolean_member(s, "stopping", st.stopping);
         json_object_set_boolean_member(s, "settled", st.settled);
@@ -527,7 +592,9 @@ ControlResponse Daemon::status(bool json) {
         else if (!p.counted) flags = "not counted (sent no Info)";
         else {
             flags = p.process.node == st.leader ? "leader" : cfg_.is_spare(p.name) ? "spare" : "member";
-            flags += p.host.ok ? ", ok" : ", FAILED tests";
+            flags += p.host.ok ? ", ok"
+                     : p.process.node == st.self.node && !st.failing_test.empty() ? ", FAILED tests: " + st.failing_test
+                                                                                : ", FAILED tests";
             if (p.host.quiesced) flags += ", quiesced";
             if (p.host.stopping) flags += ", stopping";
             if (p.silent) flags += ", silent";

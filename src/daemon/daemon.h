@@ -18,7 +18,9 @@
 #include "daemon/address_backend.h"
 #include "daemon/control_server.h"
 #include "daemon/cpg_transport.h"
+#include "daemon/health_tests.h"
 #include "daemon/load_meter.h"
+#include "daemon/notifier.h"
 #include "daemon/pacemaker.h"
 #include "daemon/quorum_watch.h"
 
@@ -68,6 +70,10 @@ private:
     void on_stonith_enabled(std::optional<bool> enabled, const std::string& detail);
     void update_fencing_mode();
     void publish_attributes();
+    void start_health_tests();
+    void start_load_meter();
+    std::vector<ServiceAddress> held_addresses() const;
+    bool start_notifier(std::string* err);
     std::string quiesce_path() const;
     std::string pid_path() const;
 
@@ -81,6 +87,9 @@ private:
     std::unique_ptr<Member> member_;
     std::unique_ptr<LoadMeter> load_;
     std::unique_ptr<PacemakerLink> pacemaker_;
+    std::unique_ptr<HealthTests> health_;
+    bool last_test_ok_ = true;
+    std::unique_ptr<Notifier> notifier_;
     std::optional<bool> stonith_enabled_;          // the cluster's property; nullopt: not known
     std::string stonith_detail_ = "Pacemaker has not answered yet";
     std::deque<LoggedEvent> events_;

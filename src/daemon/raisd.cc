@@ -18,6 +18,7 @@
 #include <string>
 
 #include "daemon/daemon.h"
+#include "daemon/health_tests.h"
 #include "daemon/load_meter.h"
 #include "daemon/log.h"
 
@@ -112,7 +113,11 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "raisd: %s\n", err->c_str());
         return 6;
     }
-    if (auto err = rais::LoadMeter::check(cfg.load)) {
+    if (auto err = rais::LoadMeter::check(cfg.load, cfg.capacity, cfg.nic)) {
+        std::fprintf(stderr, "raisd: %s: %s\n", opts.config_path.c_str(), err->c_str());
+        return 6;
+    }
+    if (auto err = rais::HealthTests::check(cfg.tests)) {
         std::fprintf(stderr, "raisd: %s: %s\n", opts.config_path.c_str(), err->c_str());
         return 6;
     }
