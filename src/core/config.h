@@ -68,6 +68,9 @@ struct GroupConfig {
     std::vector<ServiceAddress> preferred_by(const std::string& node) const;
     // The configured preferred node of `a`, or nullptr.
     const std::string* preferred_node(const ServiceAddress& a) const;
+    // The owner name of the DNS records: dns_name, by default the group's name
+    // (resolved here, not at parse, so the digest does not depend on `group`).
+    std::string dns_owner() const { return dns_name.empty() ? group : dns_name; }
     // A node with no configured address is a hot spare.
     bool is_spare(const std::string& node) const;
 

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <limits>
 
+#include "core/dns_plan.h"
 #include "core/planner.h"
 #include "core/text.h"
 
@@ -139,6 +140,7 @@ Effects Member::step(double now, const Input& input) {
             else if constexpr (std::is_same_v<T, in::Tick>) on_tick(now);
             else if constexpr (std::is_same_v<T, in::Fenced>) on_fenced(now, ev);
             else if constexpr (std::is_same_v<T, in::FencingMode>) on_fencing_mode(now, ev);
+            else if constexpr (std::is_same_v<T, in::DnsResult>) on_dns_result(now, ev);
             else if constexpr (std::is_same_v<T, in::TestResult>) on_test(now, ev);
             else if constexpr (std::is_same_v<T, in::LoadSample>) {
                 load_ = ev.load;
@@ -204,6 +206,55 @@ void Member::on_fencing_mode(double now, const in::FencingMode& f) {
         log(out::Level::Notice, it->second.name + ": no longer waiting for fencing; its addresses may move");
         it = departed_.erase(it);
     }
+}
+
+// ---------------------------------------------------------------- DNS
+
+void Member::plan_zone(double now, const View& v) {
+    (void)now;
+    if (cfg_.dns_server.empty()) return;
+    bool first = !dns_leading_;
+    dns_leading_ = true;
+    DnsPlan z = plan_dns(v, dns_prev_);
+    dns_why_ = z.reasons;
+    // A new leader publishes at once (the shell reads the server's RRset
+    // first and converges it); afterwards only changes go out.
+    if (!z.changed && !first) return;
+    if (first) dns_confirmed_.clear();
+    dns_prev_ = z.advertised;
+    if (z.changed) {
+        dns_changes_ = z.changes;
+        std::string why;
+        for (const auto& c : z.changes) why += (why.empty() ? "" : "; ") + c;
+        log(out::Level::Notice, "DNS: the zone should advertise " + dns_list(z.advertised) + (why.empty() ? "" : ": " + why));
+    }
+    fx_->push_back(out::DnsPublish{z.advertised});
+}
+
+void Member::on_dns_result(double now, const in::DnsResult& r) {
+    if (!dns_leading_) return;
+    if (!r.ok) {
+        // One event per outage (and per new kind of failure), not one per retry.
+        std::string what = std::string(r.read ? "reading" : "updating") + " the zone at " + cfg_.dns_server +
+                           " failed: " + r.detail;
+        if (what != dns_failing_) emit(now, EventKind::DnsFailed, name_, std::nullopt, what);
+        dns_failing_ = what;
+        return;
+    }
+    if (!dns_failing_.empty())
+        log(out::Level::Notice, "DNS: the server at " + cfg_.dns_server + " answers again");
+    dns_failing_.clear();
+    if (r.read) {
+        // The server's RRset seeds the hysteresis of a new leader.
+        if (r.published) dns_prev_ = dns_confirmed_ = *r.published;
+        return;
+    }
+    std::set<ServiceAddress> now_there = r.published ? *r.published : dns_prev_;
+    if (now_there == dns_confirmed_) return;
+    emit(now, EventKind::DnsUpdate, name_, std::nullopt,
+         cfg_.dns_owner() + "." + cfg_.dns_zone + " now " + dns_list(now_there) + ": " +
+             dns_changes(dns_confirmed_, now_there, dns_why_));
+    dns_confirmed_ = now_there;
 }
 
 // ---------------------------------------------------------------- membership
@@ -828,9 +879,12 @@ View Member::view(double now) const {
 }
 
 void Member::maybe_plan(double now) {
+    // Leading the zone ends with leadership, not with a pause for readiness.
+    if (exited_ || !is_leader() || quorum_lost()) dns_leading_ = false;
     if (exited_ || !synced_ || !is_leader() || !quorate_now() || !ready(now)) return;
     View v = view(now);
     Plan p = plan(v, random_);
+    plan_zone(now, v);
 
     for (const auto& [a, since] : p.orphans)
         if (!orphans_.count(a)) {
@@ -969,6 +1023,9 @@ MemberStatus Member::status(double now) const {
     for (const auto& [a, node] : pins_) s.pins[a] = node_name(node);
     s.cannot_assign = cannot_assign_;
     s.dropped_messages = dropped_;
+    s.dns = dns_leading_;
+    s.dns_wanted = dns_prev_;
+    s.dns_changes = dns_changes_;
     return s;
 }
 

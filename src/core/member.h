@@ -120,11 +120,18 @@ struct Command {
 struct Reload {
     GroupConfig config;
 };
+// What the DNS server said to the leader's read or update (DESIGN §5.4).
+struct DnsResult {
+    bool ok = false;
+    bool read = false;                      // a read of the current RRset, not an update
+    std::string detail;                     // the server's answer, or why there was none
+    std::optional<std::set<ServiceAddress>> published;  // the RRset at the server, when known
+};
 }  // namespace in
 
 using Input = std::variant<in::Membership, in::Quorum, in::Delivered, in::Tick, in::Fenced, in::TestResult,
                            in::LoadSample, in::ActionDone, in::AddressLost, in::Command, in::Reload,
-                           in::FencingMode>;
+                           in::FencingMode, in::DnsResult>;
 
 namespace out {
 struct Send {                               // multicast to the group, agreed order
@@ -146,6 +153,9 @@ struct Refresh {                            // re-arm kernel lifetimes of held a
 struct Emit {
     Event event;
 };
+struct DnsPublish {                         // leader only: make the zone advertise exactly these
+    std::set<ServiceAddress> addresses;
+};
 enum class Level : std::uint8_t { Debug, Info, Notice, Warning, Error };
 struct Log {
     Level level = Level::Info;
@@ -165,7 +175,7 @@ struct Exit {                               // stop the process (graceful stop d
 }  // namespace out
 
 using Effect = std::variant<out::Send, out::Plumb, out::Unplumb, out::Refresh, out::Emit, out::Log,
-                            out::PersistQuiesce, out::Reply, out::Exit>;
+                            out::PersistQuiesce, out::Reply, out::Exit, out::DnsPublish>;
 using Effects = std::vector<Effect>;
 
 struct MemberSetup {
@@ -208,6 +218,10 @@ struct MemberStatus {
     std::map<ServiceAddress, std::string> pins;      // node name
     std::set<ServiceAddress> cannot_assign;
     std::uint64_t dropped_messages = 0;
+    // DNS (leader only): what the plan wants, and why it last changed.
+    bool dns = false;
+    std::set<ServiceAddress> dns_wanted;
+    std::vector<std::string> dns_changes;
 };
 
 class Member {
@@ -281,6 +295,8 @@ private:
     void on_command(double now, const in::Command& c);
     void on_fenced(double now, const in::Fenced& f);
     void on_fencing_mode(double now, const in::FencingMode& f);
+    void on_dns_result(double now, const in::DnsResult& r);
+    void plan_zone(double now, const View& v);
     bool settled(double now) const;
 
     // local actions
@@ -325,6 +341,15 @@ private:
     std::map<Process, Peer> peers_;
     std::map<std::uint32_t, Departed> departed_;
     std::map<std::string, double> fenced_at_;  // node name -> when fencing confirmed it (may precede its departure)
+    // DNS (leader only): the last advertised set (the patent's table M, for
+    // hysteresis), seeded from the server's RRset when this host starts
+    // leading, and the reasons of the last change.
+    std::set<ServiceAddress> dns_prev_;
+    std::set<ServiceAddress> dns_confirmed_;        // what the server last confirmed
+    std::map<ServiceAddress, std::string> dns_why_; // the latest plan's reason per address
+    std::vector<std::string> dns_changes_;
+    bool dns_leading_ = false;
+    std::string dns_failing_;                       // the failure last reported as an event, until a success
     std::map<std::uint32_t, std::string> names_;    // node id -> name, learned from Infos
     double view_change_at_ = 0;
     std::uint32_t cmd_count_ = 0;

@@ -14,6 +14,7 @@
 #include <set>
 
 #include "core/glib_ptr.h"
+#include "core/dns_plan.h"
 #include "core/planner.h"
 #include "core/text.h"
 #include "core/view_json.h"
@@ -97,6 +98,7 @@ Daemon::~Daemon() {
     if (info_idle_) g_source_remove(info_idle_);
     for (guint s : signal_sources_)
         if (s) g_source_remove(s);
+    if (dns_retry_) g_source_remove(dns_retry_);
 }
 
 double Daemon::now() const { return static_cast<double>(g_get_monotonic_time()) / 1e6; }
@@ -204,6 +206,10 @@ int Daemon::run() {
     start_load_meter();
 
     start_health_tests();
+    if (!start_dns(&err)) {
+        log_text(LogLevel::Error, err);
+        return 1;
+    }
     if (!start_notifier(&err)) {
         log_text(LogLevel::Error, err);
         return 1;
@@ -297,6 +303,8 @@ void Daemon::reload() {
         return;
     }
     bool tests_changed = next.tests != cfg_.tests || next.test_interval_ms != cfg_.test_interval_ms;
+    bool dns_changed = next.dns_server != cfg_.dns_server || next.dns_zone != cfg_.dns_zone ||
+                       next.dns_name != cfg_.dns_name || next.dns_ttl != cfg_.dns_ttl || next.dns_key != cfg_.dns_key;
     bool snmp_changed = next.snmp_traps != cfg_.snmp_traps || next.snmp_community != cfg_.snmp_community;
     bool load_changed = next.load != cfg_.load || next.capacity != cfg_.capacity || next.interval_ms != cfg_.interval_ms;
     if (load_changed) {
@@ -308,9 +316,10 @@ void Daemon::reload() {
     cfg_ = next;
     feed(in::Reload{next});
     update_fencing_mode();
-    if (tests_changed) start_health_tests();
-    if (load_changed) start_load_meter();
     std::string err;
+    if (tests_changed) start_health_tests();
+    if (dns_changed && !start_dns(&err)) log_text(LogLevel::Error, "SIGHUP: " + err + "; DNS updates stop");
+    if (load_changed) start_load_meter();
     if (snmp_changed && !start_notifier(&err)) log_text(LogLevel::Error, "SIGHUP: " + err + "; no SNMP traps");
 }
 
@@ -327,6 +336,97 @@ void Daemon::start_load_meter() {
         [](int level, const std::string& text) { log_text(static_cast<LogLevel>(level), text); });
     load_->set_addresses(held_addresses());
     load_->start();
+}
+
+bool Daemon::start_dns(std::string* err) {
+    dns_.reset();
+    dns_wanted_.reset();
+    dns_server_set_.reset();
+    if (dns_retry_) g_source_remove(dns_retry_);
+    dns_retry_ = 0;
+    if (cfg_.dns_server.empty()) return true;
+    DnsTarget t{cfg_.dns_server, cfg_.dns_zone, cfg_.dns_owner(), cfg_.dns_ttl, cfg_.dns_key};
+    std::string e;
+    dns_ = DnsUpdater::create(t, &e);
+    if (!dns_) {
+        *err = "DNS: " + e;
+        return false;
+    }
+    log_text(LogLevel::Info, "DNS: the leader keeps " + cfg_.dns_owner() + "." + cfg_.dns_zone + " at " + cfg_.dns_server +
+                                 (cfg_.dns_key.empty() ? " (unsigned updates)" : " (TSIG)"));
+    return true;
+}
+
+namespace {
+std::set<std::string> ips_of(const std::set<ServiceAddress>& s) {
+    std::set<std::string> out;
+    for (const auto& a : s) out.insert(a.ip());
+    return out;
+}
+std::string list_of(const std::set<std::string>& s) {
+    std::string out;
+    for (const auto& a : s) out += (out.empty() ? "" : " ") + a;
+    return out.empty() ? "nothing" : out;
+}
+}  // namespace
+
+void Daemon::dns_pump() {
+    if (!dns_ || dns_->busy() || dns_retry_ || !dns_wanted_ || !member_ || !member_->is_leader()) return;
+    if (!dns_server_set_) {
+        dns_->read([this](const DnsResult& r) { dns_done(true, r); });
+        return;
+    }
+    std::set<std::string> want = ips_of(*dns_wanted_);
+    if (want == *dns_server_set_) return;
+    dns_->replace(*dns_server_set_, want, [this](const DnsResult& r) { dns_done(false, r); });
+}
+
+void Daemon::dns_retry_later() {
+    if (dns_retry_) return;
+    log_text(LogLevel::Debug, "DNS: retrying in " + std::to_string(dns_backoff_s_) + " s");
+    dns_retry_ = g_timeout_add_seconds(
+        dns_backoff_s_,
+        [](gpointer p) -> gboolean {
+            auto* self = static_cast<Daemon*>(p);
+            self->dns_retry_ = 0;
+            self->dns_pump();
+            return G_SOURCE_REMOVE;
+        },
+        this);
+    // Each try already waits up to 2 s for an answer: retrying every ~3 s
+    // costs the server nothing and catches up within ~2 s of its return.
+    dns_backoff_s_ = 1;
+}
+
+void Daemon::dns_done(bool read, const DnsResult& r) {
+    dns_last_ = wall_time(g_get_real_time()) + (read ? " read: " : " update: ") + (r.ok ? "ok" : "FAILED") + " (" +
+                r.detail + ")";
+    bool known = r.published_known;
+    // The server's addresses, as the configured ServiceAddresses they are.
+    std::optional<std::set<ServiceAddress>> published;
+    if (known) {
+        std::set<ServiceAddress> s;
+        for (const auto& pa : cfg_.addresses)
+            if (r.published.count(pa.address.ip())) s.insert(pa.address);
+        published = s;
+        dns_server_set_ = r.published;
+    }
+    if (r.ok) {
+        dns_backoff_s_ = 1;
+        dns_prereq_failures_ = 0;
+        feed(in::DnsResult{true, read, r.detail, published});
+        return dns_pump();
+    }
+    if (!read && known && r.outcome == DnsOutcome::Prerequisite && ++dns_prereq_failures_ <= 3) {
+        // The zone was not what we believed (another writer, a lost
+        // answer): retry at once from the fresh read.
+        log_text(LogLevel::Notice, "DNS: " + r.detail + "; the server has " + list_of(r.published) +
+                                       ", retrying from there");
+        return dns_pump();
+    }
+    dns_server_set_.reset();  // read again before the next update
+    feed(in::DnsResult{false, read, r.detail, std::nullopt});
+    dns_retry_later();
 }
 
 void Daemon::start_health_tests() {
@@ -395,6 +495,11 @@ void Daemon::feed(const Input& in) {
     apply(member_->step(now(), in));
     arm_timer();
     publish_attributes();
+    if (dns_ && !member_->is_leader() && (dns_wanted_ || dns_server_set_)) {
+        // Only the leader writes the zone; a new leader reads it first.
+        dns_wanted_.reset();
+        dns_server_set_.reset();
+    }
     if (load_) load_->set_addresses(held_addresses());
 }
 
@@ -447,6 +552,9 @@ void Daemon::apply(Effects fx) {
             events_.push_back({ev, wall});
             if (events_.size() > kEventRing) events_.pop_front();
             if (notifier_) notifier_->notify(ev, wall);
+        } else if (auto* dp = std::get_if<out::DnsPublish>(&e)) {
+            dns_wanted_ = dp->addresses;
+            dns_pump();
         } else if (auto* l = std::get_if<out::Log>(&e)) {
             log_text(level_of(l->level), l->text);
         } else if (auto* q = std::get_if<out::PersistQuiesce>(&e)) {
@@ -571,6 +679,17 @@ ControlResponse Daemon::status(bool json) {
         JsonArray* cannot = json_array_new();
         for (const auto& a : st.cannot_assign) json_array_add_string_element(cannot, a.str().c_str());
         json_object_set_array_member(s, "cannot_assign", cannot);
+        if (!cfg_.dns_server.empty()) {
+            JsonObject* d = json_object_new();
+            json_object_set_string_member(d, "server", cfg_.dns_server.c_str());
+            json_object_set_string_member(d, "name", (cfg_.dns_owner() + "." + cfg_.dns_zone).c_str());
+            json_object_set_boolean_member(d, "writer", st.dns);
+            JsonArray* adv = json_array_new();
+            for (const auto& a : st.dns_wanted) json_array_add_string_element(adv, a.ip().c_str());
+            json_object_set_array_member(d, "advertised", adv);
+            json_object_set_string_member(d, "last", dns_last_.c_str());
+            json_object_set_object_member(s, "dns", d);
+        }
         json_object_set_object_member(root, "status", s);
         GObjectPtr<JsonGenerator> gen(json_generator_new());
         json_generator_set_pretty(gen.get(), TRUE);
@@ -615,6 +734,15 @@ ControlResponse Daemon::status(bool json) {
         if (v.pins.count(pa.address)) o += ", pinned to " + v.pins.at(pa.address);
         if (st.cannot_assign.count(pa.address)) o += ", cannot assign";
         o += "]\n";
+    }
+    if (!cfg_.dns_server.empty()) {
+        o += "  dns: " + cfg_.dns_owner() + "." + cfg_.dns_zone + " at " + cfg_.dns_server;
+        if (st.dns) {
+            o += ": advertising " + dns_list(st.dns_wanted) + "\n";
+            o += "       last: " + (dns_last_.empty() ? std::string("nothing sent yet") : dns_last_) + "\n";
+        } else {
+            o += " (written by the leader, " + (st.leader_name.empty() ? std::string("none") : st.leader_name) + ")\n";
+        }
     }
     if (st.dropped_messages) o += "  dropped messages: " + std::to_string(st.dropped_messages) + "\n";
     return ControlResponse{0, o, ""};

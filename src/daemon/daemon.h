@@ -10,6 +10,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "common/control_protocol.h"
@@ -18,6 +19,7 @@
 #include "daemon/address_backend.h"
 #include "daemon/control_server.h"
 #include "daemon/cpg_transport.h"
+#include "daemon/dns_updater.h"
 #include "daemon/health_tests.h"
 #include "daemon/load_meter.h"
 #include "daemon/notifier.h"
@@ -71,6 +73,10 @@ private:
     void update_fencing_mode();
     void publish_attributes();
     void start_health_tests();
+    bool start_dns(std::string* err);
+    void dns_pump();
+    void dns_retry_later();
+    void dns_done(bool read, const DnsResult& r);
     void start_load_meter();
     std::vector<ServiceAddress> held_addresses() const;
     bool start_notifier(std::string* err);
@@ -90,6 +96,15 @@ private:
     std::unique_ptr<HealthTests> health_;
     bool last_test_ok_ = true;
     std::unique_ptr<Notifier> notifier_;
+    // DNS (while this host leads): what the plan wants, what the server has
+    // (unknown until read), the retry backoff, and the last outcome.
+    std::unique_ptr<DnsUpdater> dns_;
+    std::optional<std::set<ServiceAddress>> dns_wanted_;
+    std::optional<std::set<std::string>> dns_server_set_;
+    guint dns_retry_ = 0;
+    unsigned dns_backoff_s_ = 1;
+    unsigned dns_prereq_failures_ = 0;
+    std::string dns_last_;                        // time, read/update, result
     std::optional<bool> stonith_enabled_;          // the cluster's property; nullopt: not known
     std::string stonith_detail_ = "Pacemaker has not answered yet";
     std::deque<LoggedEvent> events_;

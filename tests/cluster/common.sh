@@ -6,6 +6,51 @@
 say() { echo "  $*"; }
 bad() { echo "  FAIL: $*"; return 1; }
 
+# ---- raisd started by hand (no Pacemaker): GROUP, ADDRESSES, RAISD and
+# RAISCTL name the group, its addresses and the binaries.
+
+# rs_conf I [key=value...]: write host I's raisd configuration.
+rs_conf() {
+    local i=$1
+    shift
+    local extra=""
+    local kv
+    for kv in "$@"; do extra+="${kv}"$'\n'; done
+    # load=exec: reads /run/rais/load (written by load_set), so tests can
+    # drive each host's utilization (all namespaces share one /proc/stat).
+    tb_exec "$i" sh -c "mkdir -p /run/rais && printf '#!/bin/sh\\ncat /run/rais/load 2>/dev/null || echo 0 100\\n' > /run/rais/load.sh && chmod +x /run/rais/load.sh" || return 1
+    tb_exec "$i" sh -c "cat > /run/rais/$GROUP.conf" <<EOF
+[group]
+group=$GROUP
+addresses=$ADDRESSES
+restart_grace=5
+load=exec:/run/rais/load.sh
+$extra
+EOF
+}
+
+# rs_start I: start raisd on host I (config written before).
+rs_start() {
+    local i=$1
+    tb_spawn "$i" "$(tb_hostdir "$i")/raisd.out" "$RAISD" --config "/run/rais/$GROUP.conf" --foreground || return 1
+    echo "$TB_PID" >"$(tb_hostdir "$i")/raisd.pid"
+}
+
+rs_pid() { cat "$(tb_hostdir "$1")/raisd.pid" 2>/dev/null; }
+
+# rs_stop I: SIGTERM and wait for the exit (graceful stop).
+rs_stop() {
+    local p
+    p=$(rs_pid "$1") || return 0
+    kill -TERM "$p" 2>/dev/null || return 0
+    for _ in $(seq 1 200); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.05; done
+    bad "raisd on h$1 did not exit after SIGTERM"
+}
+
+rs_kill() { local p; p=$(rs_pid "$1") && kill -KILL "$p" 2>/dev/null; }
+
+raisctl() { local i=$1; shift; tb_exec "$i" "$RAISCTL" "$@"; }
+
 # holders ADDR: the hosts whose eth0 holds ADDR, e.g. "h4" or "h2 h4".
 holders() {
     local a=$1 i out=""

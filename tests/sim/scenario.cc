@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <set>
 #include <sstream>
 
 #include "core/glib_ptr.h"
@@ -387,6 +388,24 @@ bool Runner::exec(const std::vector<std::string>& w, int lineno) {
             if (leaders.size() != 1 || leaders[0] != w[2])
                 fail(lineno, "expect leader " + w[2] + ": got " + (leaders.empty() ? "none" : leaders[0]) +
                                  (leaders.size() > 1 ? " and others" : ""));
+        } else if (what == "zone") {
+            // expect zone [GROUP] ADDRESS...|none: exactly these records
+            std::size_t first = 2;
+            std::string g = W.groups().front();
+            if (std::find(W.groups().begin(), W.groups().end(), w[2]) != W.groups().end()) {
+                g = w[2];
+                first = 3;
+            }
+            std::set<std::string> want, got;
+            for (std::size_t i = first; i < w.size(); i++)
+                if (w[i] != "none") want.insert(w[i]);
+            for (const auto& a : W.zone(g)) got.insert(a.ip());
+            if (want != got) {
+                std::string x, y;
+                for (const auto& s2 : want) x += " " + s2;
+                for (const auto& s2 : got) y += " " + s2;
+                fail(lineno, "expect zone: want" + (x.empty() ? " none" : x) + ", got" + (y.empty() ? " none" : y));
+            }
         } else if (what == "maxgap") {
             if (!need(4)) return false;
             auto a = address(w[2], lineno);

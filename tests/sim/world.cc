@@ -255,6 +255,22 @@ void World::apply(Process& p, Effects fx) {
             if (opts_.trace_logs && lg->level >= out::Level::Notice) note(gtag + n.name + " log: " + lg->text);
             else if (lg->level >= out::Level::Warning && lg->text.find("dropped") != std::string::npos)
                 note(gtag + n.name + " warning: " + lg->text);
+        } else if (auto* dp = std::get_if<out::DnsPublish>(&e)) {
+            // A DNS server that takes every update after the message latency.
+            Process* pp = &p;
+            auto want = dp->addresses;
+            at(now_ + opts_.latency, [this, pp, want] {
+                if (!pp->alive) return;
+                if (zones_[pp->group] != want) {
+                    std::string list;
+                    for (const auto& a : want) list += " " + a.ip();
+                    note((groups_.size() > 1 ? pp->group + " " : "") + "dns server: zone now" +
+                         (list.empty() ? " empty" : list));
+                }
+                zones_[pp->group] = want;
+                feed(*pp, in::DnsResult{true, false, "NOERROR", want});
+                schedule_wake(*pp);
+            });
         } else if (auto* pq = std::get_if<out::PersistQuiesce>(&e)) {
             n.quiesce[p.group] = pq->quiesced;
         } else if (auto* rp = std::get_if<out::Reply>(&e)) {
@@ -266,6 +282,11 @@ void World::apply(Process& p, Effects fx) {
             membership_changed(false, opts_.latency);
         }
     }
+}
+
+std::set<ServiceAddress> World::zone(const std::string& group) const {
+    auto it = zones_.find(group);
+    return it == zones_.end() ? std::set<ServiceAddress>{} : it->second;
 }
 
 void World::expire_addresses() {

@@ -87,6 +87,8 @@ public:
     // Observation
     // Nodes (up) whose interface holds a, per the kernel.
     std::vector<std::uint32_t> holders(const ServiceAddress& a) const;
+    // The DNS zone of a group as the simulated server holds it (DESIGN §5.4).
+    std::set<ServiceAddress> zone(const std::string& group) const;
     bool node_up(std::uint32_t node) const;
     bool quorate(std::uint32_t node) const;                // node's partition has a majority
     bool process_alive(std::uint32_t node, const std::string& group) const;
@@ -133,6 +135,7 @@ private:
     std::priority_queue<Item, std::vector<Item>, std::greater<Item>> queue_;
     std::vector<std::unique_ptr<Node>> nodes_;
     std::map<std::string, std::unique_ptr<Group>> groups_;
+    std::map<std::string, std::set<ServiceAddress>> zones_;   // group -> records at the simulated DNS server
     std::vector<std::string> group_names_;
     std::set<ServiceAddress> outside_;
     std::vector<std::string> trace_;
