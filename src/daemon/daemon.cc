@@ -383,9 +383,10 @@ void Daemon::dns_pump() {
 
 void Daemon::dns_retry_later() {
     if (dns_retry_) return;
-    log_text(LogLevel::Debug, "DNS: retrying in " + std::to_string(dns_backoff_s_) + " s");
+    // Each try already waits up to 2 s for an answer: retrying 1 s later
+    // costs the server nothing and catches up within ~2 s of its return.
     dns_retry_ = g_timeout_add_seconds(
-        dns_backoff_s_,
+        1,
         [](gpointer p) -> gboolean {
             auto* self = static_cast<Daemon*>(p);
             self->dns_retry_ = 0;
@@ -393,9 +394,6 @@ void Daemon::dns_retry_later() {
             return G_SOURCE_REMOVE;
         },
         this);
-    // Each try already waits up to 2 s for an answer: retrying every ~3 s
-    // costs the server nothing and catches up within ~2 s of its return.
-    dns_backoff_s_ = 1;
 }
 
 void Daemon::dns_done(bool read, const DnsResult& r) {
@@ -412,7 +410,6 @@ void Daemon::dns_done(bool read, const DnsResult& r) {
         dns_server_set_ = r.published;
     }
     if (r.ok) {
-        dns_backoff_s_ = 1;
         dns_prereq_failures_ = 0;
         feed(in::DnsResult{true, read, r.detail, published});
         return dns_pump();

@@ -102,7 +102,6 @@ private:
     std::optional<std::set<ServiceAddress>> dns_wanted_;
     std::optional<std::set<std::string>> dns_server_set_;
     guint dns_retry_ = 0;
-    unsigned dns_backoff_s_ = 1;
     unsigned dns_prereq_failures_ = 0;
     std::string dns_last_;                        // time, read/update, result
     std::optional<bool> stonith_enabled_;          // the cluster's property; nullopt: not known

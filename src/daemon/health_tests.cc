@@ -188,7 +188,7 @@ struct HealthTests::Impl {
             [](gpointer p) -> gboolean {
                 auto* self = static_cast<Impl*>(p);
                 self->deadline = 0;
-                self->end_round(true);
+                self->end_round();
                 return G_SOURCE_REMOVE;
             },
             this);
@@ -292,10 +292,10 @@ struct HealthTests::Impl {
         // Close the connection now: a test must not hold sockets open.
         p.reader.reset();
         p.conn.reset();
-        if (--r->pending == 0 && round == r) end_round(false);
+        if (--r->pending == 0 && round == r) end_round();
     }
 
-    void end_round(bool deadline_passed) {
+    void end_round() {
         std::shared_ptr<Round> r = std::move(round);
         round.reset();
         if (deadline) {
@@ -316,7 +316,6 @@ struct HealthTests::Impl {
                 detail += p.spec.text + ": " + p.why;
             }
         }
-        (void)deadline_passed;
         // Destroying the round cancels what still runs and kills children.
         r.reset();
         sink(ok, ok ? "health tests pass" : detail);

@@ -188,7 +188,6 @@
 #   tb_pcmk_stop I [S]   stop it cleanly (SIGTERM, wait) and not restart it
 #   tb_wait_pcmk [S]     every up host running Pacemaker sees exactly those
 #                        hosts online, and one DC (prints logs on failure);
-#                        also named tb_pcmk_wait_online
 #   tb_pcmk_online I     nodes online as host I's crm_mon sees them ("h1 h2")
 #   tb_pcmk_dc I         the DC's name as host I sees it (empty: none)
 #   tb_pcmk_pid I / tb_pcmk_log I   pacemakerd's pid / host I's pacemaker.log
@@ -1159,8 +1158,6 @@ tb_wait_pcmk() {
     for i in $want; do tb__pcmk_diag "${i#h}"; done
     return 1
 }
-
-tb_pcmk_wait_online() { tb_wait_pcmk "$@"; }    # another name for it
 
 # ---------------------------------------------------------------- fence server
 
