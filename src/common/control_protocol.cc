@@ -1,6 +1,13 @@
 #include "common/control_protocol.h"
 
 #include <json-glib/json-glib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include "core/glib_ptr.h"
 
@@ -34,6 +41,62 @@ JsonObject* parse_object(JsonParser* p, const std::string& json, std::string* er
 
 std::string control_service_name(const std::string& group) { return "rais-" + group; }
 
+std::optional<std::string> json_bounds_error(std::string_view json, std::size_t max_bytes, int max_depth,
+                                             const std::string& what) {
+    if (json.size() > max_bytes)
+        return what + " of " + std::to_string(json.size()) + " bytes exceeds the " + std::to_string(max_bytes) +
+               "-byte limit";
+    int depth = 0;
+    bool in_string = false, escaped = false;
+    for (char c : json) {
+        if (in_string) {
+            if (escaped) escaped = false;
+            else if (c == '\\') escaped = true;
+            else if (c == '"') in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > max_depth)
+                return what + " nests arrays and objects deeper than " + std::to_string(max_depth) + " levels";
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            // An unbalanced closer is the parser's to report.
+            depth--;
+        }
+    }
+    return std::nullopt;
+}
+
+std::optional<SocketOwner> control_socket_owner(const std::string& name, std::string* error) {
+    auto fail = [error](const std::string& why) -> std::optional<SocketOwner> {
+        if (error) *error = why;
+        return std::nullopt;
+    };
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return fail(std::string("socket: ") + std::strerror(errno));
+    // libqb's abstract address: a NUL, the name, NULs to the end of sun_path,
+    // and the whole structure as the length.
+    struct sockaddr_un a {};
+    a.sun_family = AF_UNIX;
+    std::size_t n = std::min(name.size(), sizeof a.sun_path - 2);
+    std::memcpy(a.sun_path + 1, name.data(), n);
+    std::optional<SocketOwner> owner;
+    std::string why;
+    if (connect(fd, reinterpret_cast<struct sockaddr*>(&a), sizeof a) == 0) {
+        struct ucred cred {};
+        socklen_t len = sizeof cred;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && len == sizeof cred)
+            owner = SocketOwner{cred.pid, cred.uid, cred.gid};
+        else
+            why = std::string("SO_PEERCRED: ") + std::strerror(errno);
+    } else if (errno != ECONNREFUSED && errno != ENOENT) {
+        // EAGAIN: somebody listens but its backlog is full.
+        why = std::string("connect: ") + std::strerror(errno);
+    }
+    close(fd);
+    if (!owner && !why.empty()) return fail(why);
+    return owner;
+}
+
 std::string encode_request(const ControlRequest& r) {
     GObjectPtr<JsonBuilder> b(json_builder_new());
     json_builder_begin_object(b.get());
@@ -48,6 +111,10 @@ std::string encode_request(const ControlRequest& r) {
 }
 
 std::optional<ControlRequest> decode_request(const std::string& json, std::string* error) {
+    if (auto bad = json_bounds_error(json, kControlMaxRequest, kControlMaxDepth, "request")) {
+        *error = *bad;
+        return std::nullopt;
+    }
     GObjectPtr<JsonParser> p(json_parser_new());
     JsonObject* o = parse_object(p.get(), json, error);
     if (!o) return std::nullopt;
@@ -90,6 +157,10 @@ std::string encode_response(const ControlResponse& r) {
 }
 
 std::optional<ControlResponse> decode_response(const std::string& json, std::string* error) {
+    if (auto bad = json_bounds_error(json, kControlMaxMessage, kControlMaxDepth, "answer")) {
+        *error = *bad;
+        return std::nullopt;
+    }
     GObjectPtr<JsonParser> p(json_parser_new());
     JsonObject* o = parse_object(p.get(), json, error);
     if (!o) return std::nullopt;

@@ -1,12 +1,24 @@
-// Codec: the group's messages (Info, Acquire, Release, Request) to and from
-// bytes. Wire format: an 8-byte header ("RA", version, kind, flags, three
-// reserved zero bytes) followed by one GVariant in normal form whose type is
-// fixed by the kind. Flags bit 0 marks a big-endian sender, so mixed-endian
-// clusters interoperate (the receiver byteswaps).
+// Codec: the group's messages (Info, Acquire, Release, Request, Batch) to and
+// from bytes. Wire format: an 8-byte header ("RA", major version, kind,
+// flags, minor version, two reserved bytes) followed by one GVariant in
+// normal form whose type is fixed by the kind: the kind's fields, then an
+// `a{sv}` of extensions. Flags bit 0 marks a big-endian sender, so
+// mixed-endian clusters interoperate (the receiver byteswaps).
 //
-// decode() treats its input as hostile: anything truncated, of an unknown
-// version or kind, not in GVariant normal form, or carrying an invalid address
-// or state is an error value. It never throws and never trusts a length.
+// Compatibility (DESIGN §3): within a major version every new field is an
+// optional extension key; a receiver ignores keys it does not know, and the
+// minor version and reserved bytes, so older members keep working. A key's
+// type never changes once released. A change an older member cannot ignore
+// bumps the major version; a message of another major version decodes to a
+// DecodeError with `foreign_version` set, and the Member keeps out of
+// planning while such a sender is in the group.
+//
+// decode() treats its input as hostile: anything truncated, larger than
+// kMaxMessageBytes, of an unknown kind, not in GVariant normal form, or
+// failing validate() is an error value. It never throws, never trusts a
+// length, and runs in time O(n log n) in the message size. validate() holds
+// the semantic rules; Member::send uses it too, so a member never sends what
+// its peers would drop.
 #pragma once
 
 #include <cstdint>
@@ -19,7 +31,13 @@
 
 namespace rais {
 
-constexpr std::uint8_t kProtocolVersion = 1;
+constexpr std::uint8_t kProtocolVersion = 2;       // major: a change older members cannot ignore
+constexpr std::uint8_t kProtocolMinor = 0;         // informational: additive extensions
+constexpr std::size_t kMaxMessageBytes = 1 << 20;  // one Info of ~60,000 addresses
+
+// Load and capacity as carried by Info: finite, non-negative, below this.
+constexpr double kMaxLoadValue = 1e12;
+bool valid_load_value(double v);
 
 struct InfoMsg {
     std::uint64_t seq = 0;
@@ -34,6 +52,9 @@ struct InfoMsg {
     // between hosts) and manual pins (node id), so a new leader inherits them.
     std::vector<std::pair<ServiceAddress, std::uint32_t>> orphans;
     std::vector<std::pair<ServiceAddress, std::uint32_t>> pins;
+    // Extension "fixed" (minor 0): group addresses configured statically on
+    // the sender by the administrator; it holds them and never releases them.
+    std::vector<ServiceAddress> fixed;
 };
 
 struct AcquireMsg {
@@ -78,7 +99,13 @@ using Message = std::variant<InfoMsg, AcquireMsg, ReleaseMsg, RequestMsg, BatchM
 
 struct DecodeError {
     std::string what;
+    std::uint8_t foreign_version = 0;   // a well-formed header of another major version
 };
+
+// The rules every message must satisfy, beyond its wire type: node ids not
+// 0, load and capacity valid, no address listed twice in one list, a
+// Request's addresses as its kind needs. Empty when valid, else why not.
+std::string validate(const Message& m);
 
 std::vector<std::uint8_t> encode(const Message& m);
 std::variant<Message, DecodeError> decode(const std::uint8_t* data, std::size_t len);

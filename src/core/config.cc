@@ -1,4 +1,6 @@
 #include "core/config.h"
+
+#include "common/group_name.h"
 #include "core/glib_ptr.h"
 
 #include <glib.h>
@@ -165,7 +167,7 @@ std::optional<ConfigError> parse_config(const std::vector<std::pair<std::string,
     if ((e = parse_addresses(kv["addresses"], &c.addresses))) return e;
     if (has("group")) {
         c.group = kv["group"];
-        if (!valid_name(c.group)) return error("group", c.group, "use letters, digits, '-', '_' and '.' only");
+        if (!valid_group_name(c.group)) return error("group", c.group, std::string("use ") + kGroupNameRule);
     }
     if (has("nic")) {
         c.nic = kv["nic"];

@@ -44,6 +44,9 @@ namespace {
 constexpr double kNever = std::numeric_limits<double>::infinity();
 // How long a fence confirmation that came before the node's departure counts.
 constexpr double kFenceMemory = 60;
+// A Tick clears what is due; a deadline it left is looked at again this
+// much later: a bug becomes a slow poll, never a busy loop.
+constexpr double kWakeFloor = 0.001;
 
 // "hot spare h3 is least loaded (0.0%, 2 addresses)" -> "hot spare h3 is
 // least loaded": the figures make every reason of a failover distinct, and
@@ -78,20 +81,31 @@ Member::Member(MemberSetup setup)
       quiesced_(setup.quiesced) {
     if (cfg_.capacity) capacity_ = *cfg_.capacity;
     for (const auto& a : setup.found) held_[a] = AddressState::Online;
+    for (const auto& a : setup.fixed) {
+        held_[a] = AddressState::Online;
+        fixed_.insert(a);
+    }
     names_[self_.node] = name_;
 }
 
 Effects Member::start(double now) {
     Effects fx;
     fx_ = &fx;
+    std::vector<ServiceAddress> v;
     for (const auto& [a, st] : held_) {
         (void)st;
+        if (fixed_.count(a)) {
+            log(out::Level::Warning, a.str() + " is configured statically on this host (a permanent address): "
+                                     "it is the administrator's; reported as held here, never moved or removed");
+            emit(now, EventKind::Acquire, name_, a, "configured statically by the administrator; held, left alone");
+            continue;
+        }
         log(out::Level::Warning, a.str() + " was already on this host at start (left over from a crash); "
                                  "reporting it so the leader settles duplicates");
+        v.push_back(a);
+        armed_at_[a] = now;
     }
-    if (!held_.empty()) {
-        std::vector<ServiceAddress> v;
-        for (const auto& [a, st] : held_) v.push_back(a);
+    if (!v.empty()) {
         fx.push_back(out::Refresh{v, lifetime()});
         last_refresh_at_ = now;
     }
@@ -109,7 +123,24 @@ void Member::emit(double now, EventKind k, const std::string& node, std::optiona
     fx_->push_back(out::Emit{std::move(e)});
 }
 
-void Member::send(Message m, std::string what) { fx_->push_back(out::Send{encode(m), std::move(what)}); }
+// A member never sends what its peers would drop (rule 4.9): the decoder's
+// own rules are checked first, and a message that breaks them is a bug of
+// ours, logged and counted, not sent.
+void Member::send(Message m, std::string what) {
+    std::string why = validate(m);
+    std::vector<std::uint8_t> bytes;
+    if (why.empty()) {
+        bytes = encode(m);
+        if (bytes.size() > kMaxMessageBytes)
+            why = std::to_string(bytes.size()) + " bytes exceed the limit of " + std::to_string(kMaxMessageBytes);
+    }
+    if (!why.empty()) {
+        unsent_++;
+        log(out::Level::Error, "not sending " + what + ": peers would drop it: " + why);
+        return;
+    }
+    fx_->push_back(out::Send{std::move(bytes), std::move(what)});
+}
 
 Effects Member::step(double now, const Input& input) {
     Effects fx;
@@ -119,17 +150,8 @@ Effects Member::step(double now, const Input& input) {
     // means this process was stopped or starved: judge nobody silent until
     // it has listened again for a while, and face what the kernel did to
     // our addresses meanwhile (the dead-man rule, seen from the inside).
-    if (last_step_at_ > 0 && now - last_step_at_ > 2 * interval()) {
-        listening_since_ = now;
-        if (!held_.empty() && last_refresh_at_ >= 0 && now - last_refresh_at_ > lifetime()) {
-            for (auto it = held_.begin(); it != held_.end();) {
-                emit(now, EventKind::Release, name_, it->first,
-                     "kernel lifetime expired while raisd was stalled for " + secs(now - last_refresh_at_));
-                it = held_.erase(it);
-            }
-            send_info(now);
-        }
-    }
+    if (last_step_at_ > 0 && now - last_step_at_ > 2 * interval()) listening_since_ = now;
+    expire_lifetimes(now);
     last_step_at_ = now;
     std::visit(
         [&](const auto& ev) {
@@ -142,14 +164,14 @@ Effects Member::step(double now, const Input& input) {
             else if constexpr (std::is_same_v<T, in::FencingMode>) on_fencing_mode(now, ev);
             else if constexpr (std::is_same_v<T, in::DnsResult>) on_dns_result(now, ev);
             else if constexpr (std::is_same_v<T, in::TestResult>) on_test(now, ev);
-            else if constexpr (std::is_same_v<T, in::LoadSample>) {
-                load_ = ev.load;
-                capacity_ = cfg_.capacity ? *cfg_.capacity : ev.capacity;
-            } else if constexpr (std::is_same_v<T, in::ActionDone>) on_action_done(now, ev);
+            else if constexpr (std::is_same_v<T, in::LoadSample>) on_load(ev);
+            else if constexpr (std::is_same_v<T, in::Fixed>) on_fixed(now, ev);
+            else if constexpr (std::is_same_v<T, in::ActionDone>) on_action_done(now, ev);
             else if constexpr (std::is_same_v<T, in::AddressLost>) {
                 auto it = held_.find(ev.address);
-                if (it != held_.end() && it->second == AddressState::Online) {
+                if (it != held_.end() && it->second == AddressState::Online && !fixed_.count(ev.address)) {
                     held_.erase(it);
+                    armed_at_.erase(ev.address);
                     emit(now, EventKind::Release, name_, ev.address, "address vanished from the interface: " + ev.why);
                     send_info(now);
                 }
@@ -169,6 +191,80 @@ Effects Member::step(double now, const Input& input) {
     maybe_exit();
     fx_ = nullptr;
     return fx;
+}
+
+// ---------------------------------------------------------------- this host's inputs
+
+// The kernel drops an address whose lifetime ran out (rule 4.4). Whatever
+// stopped us from refreshing it (SIGSTOP, a stalled loop, a slow disk), an
+// address not re-armed for a whole lifetime is gone or about to go: stop
+// believing we hold it, and remove what may be left so no copy outlives it.
+void Member::expire_lifetimes(double now) {
+    bool any = false;
+    for (auto it = held_.begin(); it != held_.end();) {
+        auto armed = armed_at_.find(it->first);
+        if (fixed_.count(it->first) || it->second == AddressState::Releasing || armed == armed_at_.end() ||
+            now - armed->second < lifetime()) {
+            ++it;
+            continue;
+        }
+        emit(now, EventKind::Release, name_, it->first,
+             "kernel lifetime ran out: not refreshed for " + secs(now - armed->second) + " (raisd stalled)");
+        fx_->push_back(out::Unplumb{it->first});
+        reasons_.erase(it->first);
+        armed_at_.erase(armed);
+        it = held_.erase(it);
+        any = true;
+    }
+    if (any) send_info(now);
+}
+
+// A sample the shell could not check is checked here again (rule 4.9): a
+// load that is not a finite number in range is a failed sample, never a
+// value in our Info that every peer would drop.
+void Member::on_load(const in::LoadSample& l) {
+    double capacity = cfg_.capacity ? *cfg_.capacity : l.capacity;
+    if (!valid_load_value(l.load) || !valid_load_value(capacity)) {
+        if (!bad_load_reported_)
+            log(out::Level::Warning, "ignored a load sample (load " + format_number("%g", l.load) + ", capacity " +
+                                         format_number("%g", capacity) + "): not a number in [0, 1e12); keeping load " +
+                                         format_number("%g", load_) + " of " + format_number("%g", capacity_));
+        bad_load_reported_ = true;
+        return;
+    }
+    if (bad_load_reported_) log(out::Level::Notice, "load samples are valid again");
+    bad_load_reported_ = false;
+    load_ = l.load;
+    capacity_ = capacity;
+}
+
+void Member::on_fixed(double now, const in::Fixed& f) {
+    if (!cfg_.preferred_node(f.address)) return;  // not a group address: none of our business
+    if (f.present) {
+        if (fixed_.count(f.address)) return;
+        fixed_.insert(f.address);
+        held_[f.address] = AddressState::Online;
+        reasons_.erase(f.address);
+        armed_at_.erase(f.address);
+        deferred_.erase(std::remove_if(deferred_.begin(), deferred_.end(),
+                                       [&](const AcquireMsg& a) { return a.address == f.address; }),
+                        deferred_.end());
+        log(out::Level::Warning, f.address.str() + " is now configured statically on this host (a permanent "
+                                                   "address): it is the administrator's; held here, never moved or removed");
+        emit(now, EventKind::Acquire, name_, f.address, "configured statically by the administrator; held, left alone");
+    } else {
+        if (!fixed_.erase(f.address)) return;
+        held_.erase(f.address);
+        log(out::Level::Warning, "the static copy of " + f.address.str() + " was removed by the administrator");
+        emit(now, EventKind::Release, name_, f.address, "static address removed by the administrator");
+    }
+    send_info(now);
+}
+
+bool Member::holds_movable() const {
+    for (const auto& [a, st] : held_)
+        if (!fixed_.count(a)) return true;
+    return false;
 }
 
 // ---------------------------------------------------------------- fencing
@@ -193,10 +289,17 @@ void Member::on_fenced(double now, const in::Fenced& f) {
 
 void Member::on_fencing_mode(double now, const in::FencingMode& f) {
     (void)now;
+    if (f.two_node != two_node_) {
+        two_node_ = f.two_node;
+        if (two_node_)
+            log(out::Level::Notice, "corosync two_node cluster: both halves of a split stay quorate, so a departed "
+                                    "peer's addresses move only after a fence confirms it down");
+    }
     if (f.active == fencing_active_) return;
     fencing_active_ = f.active;
     log(out::Level::Notice, std::string(f.active ? "fencing on: " : "fencing off: ") + f.why);
-    if (f.active) return;
+    // In a two_node cluster nothing but a fence (or the peer's return) ends the wait.
+    if (f.active || two_node_) return;
     // Nothing will confirm a fence any more: stop waiting for one.
     for (auto it = departed_.begin(); it != departed_.end();) {
         if (!it->second.awaiting_fence) {
@@ -289,6 +392,12 @@ void Member::on_membership(double now, const in::Membership& m) {
                 d.until = kNever;
                 d.awaiting_fence = true;
                 d.why = nm + " left the membership (" + to_string(why) + "); waiting for fencing to confirm it down";
+            } else if (two_node_) {
+                d.until = kNever;
+                d.awaiting_fence = true;
+                d.why = nm + " left the membership (" + to_string(why) + ") of a two_node cluster without fencing: "
+                        "it may still serve on the other half, so its addresses stay unserved until it returns or "
+                        "is fenced";
             } else {
                 log(out::Level::Notice, nm + " left the membership (" + std::string(to_string(why)) +
                                             "); fencing is off, its addresses may move at once");
@@ -426,6 +535,15 @@ void Member::on_delivered(double now, const in::Delivered& d) {
     auto decoded = decode(d.bytes.data(), d.bytes.size());
     if (auto* err = std::get_if<DecodeError>(&decoded)) {
         dropped_++;
+        if (err->foreign_version) {
+            // Another major version: we cannot know what it holds, so we
+            // must not plan around it (DESIGN §3 compatibility rule).
+            if (Peer* p = peer(d.from)) p->foreign = err->foreign_version;
+            if (foreign_reported_.insert(err->foreign_version).second)
+                log(out::Level::Error, "node " + std::to_string(d.from.node) + " pid " + std::to_string(d.from.pid) +
+                                           " speaks " + err->what + ": not planning while it is in the group");
+            return;
+        }
         log(out::Level::Warning, "dropped a message from node " + std::to_string(d.from.node) + " pid " +
                                      std::to_string(d.from.pid) + ": " + err->what);
         return;
@@ -500,9 +618,16 @@ void Member::on_info(double now, Peer& p, const InfoMsg& m) {
 
 bool Member::from_leader(const Process& from, std::uint32_t claimed, const char* what,
                          const ServiceAddress& a) {
-    if (claimed == from.node && from.node == leader_node()) return true;
+    // The leader is a process, not a node: a stray CPG client on the
+    // leader's node must not be obeyed (rule 4.1).
+    std::uint32_t l = leader_node();
+    const Peer* lp = l ? counted_peer(l) : nullptr;
+    if (claimed == from.node && lp && lp->process == from) return true;
     log(out::Level::Warning, std::string("ignored ") + what + " of " + a.str() + " from node " +
-                                 std::to_string(from.node) + ", which is not the leader");
+                                 std::to_string(from.node) + " pid " + std::to_string(from.pid) +
+                                 ", which is not the leader process" +
+                                 (lp ? " (node " + std::to_string(l) + " pid " + std::to_string(lp->process.pid) + ")"
+                                     : std::string()));
     return false;
 }
 
@@ -528,6 +653,12 @@ void Member::on_acquire(double now, const Process& from, const AcquireMsg& m) {
     // Every member notes the command against the destination (patent step 424).
     note_command(m.dest, true, m.address, cmd_count_);
     if (m.dest != self_.node) return;
+    if (!cfg_.preferred_node(m.address)) {
+        log(out::Level::Warning, "refused to acquire " + m.address.str() + ": not one of group " + cfg_.group +
+                                     "'s addresses in this host's configuration");
+        emit(now, EventKind::AcquireFailed, name_, m.address, "refused: not in this host's configuration of the group");
+        return;
+    }
     if (!ok_) return log(out::Level::Info, "not acquiring " + m.address.str() + ": this host is failing its tests");
     if (quiesced_) return log(out::Level::Info, "not acquiring " + m.address.str() + ": this host is quiesced");
     if (stopping_) return log(out::Level::Info, "not acquiring " + m.address.str() + ": this host is stopping");
@@ -555,6 +686,7 @@ void Member::do_acquire(double now, const ServiceAddress& a, bool handover, cons
     }
     held_[a] = AddressState::Acquiring;
     if (held_.size() == 1) last_refresh_at_ = now;  // nothing older held: all lifetimes are fresh
+    armed_at_[a] = now;
     reasons_[a] = why;
     log(out::Level::Notice, "acquiring " + a.str() + ": " + why);
     fx_->push_back(out::Plumb{a, !handover && cfg_.arp_probe_ms > 0, lifetime()});
@@ -567,6 +699,9 @@ void Member::on_release(double now, const Process& from, const ReleaseMsg& m) {
     if (m.dest != self_.node) return;
     auto it = held_.find(m.address);
     if (it == held_.end() || it->second == AddressState::Releasing) return;
+    if (fixed_.count(m.address))
+        return log(out::Level::Warning, "not releasing " + m.address.str() +
+                                            ": configured statically by the administrator (rule 4.10)");
     release_local(now, m.address, m.reason);
 }
 
@@ -581,7 +716,7 @@ void Member::release_local(double now, const ServiceAddress& a, const std::strin
 void Member::release_all(double now, const std::string& why) {
     bool any = false;
     for (auto& [a, st] : held_) {
-        if (st == AddressState::Releasing) continue;
+        if (st == AddressState::Releasing || fixed_.count(a)) continue;
         st = AddressState::Releasing;
         reasons_[a] = why;
         log(out::Level::Notice, "releasing " + a.str() + ": " + why);
@@ -592,7 +727,17 @@ void Member::release_all(double now, const std::string& why) {
 }
 
 void Member::on_request(double now, const Process& from, const RequestMsg& m) {
-    (void)from;
+    // Requests come only from counted members, about themselves as sender
+    // (rule 4.1): a stray client must not quiesce or move anything.
+    const Peer* sender = peer(from);
+    if (!sender || !sender->counted || m.from != from.node) {
+        dropped_++;
+        log(out::Level::Warning, std::string("ignored a ") + to_string(m.kind) + " request from node " +
+                                     std::to_string(from.node) + " pid " + std::to_string(from.pid) +
+                                     (m.from != from.node ? " claiming to come from node " + std::to_string(m.from)
+                                                          : std::string(", which is not a counted member")));
+        return;
+    }
     switch (m.kind) {
     case RequestKind::Quiesce:
     case RequestKind::Unquiesce:
@@ -637,13 +782,15 @@ void Member::on_action_done(double now, const in::ActionDone& d) {
         } else {
             held_.erase(it);
             reasons_.erase(d.address);
+            armed_at_.erase(d.address);
             failed_at_[d.address] = now;
             emit(now, EventKind::AcquireFailed, name_, d.address, d.detail);
         }
     } else {
-        if (it == held_.end()) return;
+        if (it == held_.end() || fixed_.count(d.address)) return;
         held_.erase(it);
         reasons_.erase(d.address);
+        armed_at_.erase(d.address);
         emit(now, d.ok ? EventKind::Release : EventKind::ReleaseFailed, name_, d.address, why);
     }
     send_info(now);
@@ -724,7 +871,7 @@ void Member::on_command(double now, const in::Command& c) {
             log(out::Level::Notice, "graceful stop: handing over " + std::to_string(held_.size()) + " address(es)");
             // Drop what is still only being acquired: nobody relies on it yet.
             for (auto& [a, st] : held_)
-                if (st == AddressState::Acquiring) {
+                if (st == AddressState::Acquiring && !fixed_.count(a)) {
                     st = AddressState::Releasing;
                     fx_->push_back(out::Unplumb{a});
                 }
@@ -753,9 +900,10 @@ void Member::on_tick(double now) {
             ++it;
         }
     }
-    if (stopping_ && now >= stop_deadline_ && !held_.empty()) {
+    last_tick_at_ = now;
+    if (stopping_ && now >= stop_deadline_ && holds_movable()) {
         for (auto& [a, st] : held_) {
-            if (st == AddressState::Releasing) continue;
+            if (st == AddressState::Releasing || fixed_.count(a)) continue;
             st = AddressState::Releasing;
             log(out::Level::Warning, "stop timeout: releasing " + a.str() + " without handover");
             fx_->push_back(out::Unplumb{a});
@@ -767,8 +915,14 @@ void Member::on_tick(double now) {
     if (now >= next_info_at_ && have_membership_) send_info(now);
 }
 
-double Member::next_wake() const {
-    double t = next_info_at_;
+double Member::next_wake() const { return std::max(raw_wake(), last_tick_at_ + kWakeFloor); }
+
+bool Member::wake_overdue() const { return !exited_ && raw_wake() <= last_tick_at_; }
+
+double Member::raw_wake() const {
+    // Before the first membership there is nothing to send (send_info waits
+    // for it): a due Info then must not wake us, or we would spin.
+    double t = have_membership_ && !exited_ ? next_info_at_ : kNever;
     for (const auto& [n, d] : departed_) t = std::min(t, d.until);
     if (stopping_) t = std::min(t, stop_deadline_);
     // The end of the wait for fresh Infos after a membership change.
@@ -791,6 +945,7 @@ void Member::send_info(double now) {
     m.digest = digest_;
     m.cmd_seen = cmd_count_;
     for (const auto& [a, st] : held_) m.serving.push_back({a, st});
+    m.fixed.assign(fixed_.begin(), fixed_.end());
     if (is_leader()) {
         for (const auto& [a, since] : orphans_)
             m.orphans.emplace_back(a, static_cast<std::uint32_t>(std::min(4e9, std::max(0.0, (now - since) * 1000))));
@@ -804,7 +959,10 @@ void Member::send_info(double now) {
     if (!held_.empty() && now >= next_refresh_at_) {
         std::vector<ServiceAddress> v;
         for (const auto& [a, st] : held_)
-            if (st != AddressState::Releasing) v.push_back(a);
+            if (st != AddressState::Releasing && !fixed_.count(a)) {
+                v.push_back(a);
+                armed_at_[a] = now;
+            }
         if (!v.empty()) fx_->push_back(out::Refresh{v, lifetime()});
         last_refresh_at_ = now;
         next_refresh_at_ = now + interval();
@@ -850,9 +1008,27 @@ View Member::view(double now) const {
     View v;
     v.config = cfg_;
     v.now = now;
+    // Addresses some member holds statically are the administrator's (rule
+    // 4.10): out of the plan, so nothing is assigned to or taken from their
+    // static holder, while any other copy is told to go as an unknown address.
+    std::map<ServiceAddress, std::uint32_t> fixed;
+    for (const auto& [proc, p] : peers_)
+        if (p.counted && p.has_info)
+            for (const auto& a : p.info.fixed) fixed.emplace(a, proc.node);
+    if (!fixed.empty())
+        v.config.addresses.erase(std::remove_if(v.config.addresses.begin(), v.config.addresses.end(),
+                                                [&](const auto& pa) { return fixed.count(pa.address) > 0; }),
+                                 v.config.addresses.end());
     for (const auto& [proc, p] : peers_) {
         if (!p.counted || !p.has_info) continue;
         HostView h = host_of(p);
+        if (!fixed.empty())
+            h.serving.erase(std::remove_if(h.serving.begin(), h.serving.end(),
+                                           [&](const Holding& x) {
+                                               auto f = fixed.find(x.address);
+                                               return f != fixed.end() && f->second == proc.node;
+                                           }),
+                            h.serving.end());
         if (silent(p)) {
             double quiet = quiet_for(p);
             if (quiet >= cfg_.restart_grace) continue;  // gone: what it held is free
@@ -882,6 +1058,8 @@ void Member::maybe_plan(double now) {
     // Leading the zone ends with leadership, not with a pause for readiness.
     if (exited_ || !is_leader() || quorum_lost()) dns_leading_ = false;
     if (exited_ || !synced_ || !is_leader() || !quorate_now() || !ready(now)) return;
+    for (const auto& [proc, p] : peers_)
+        if (p.foreign) return;  // reported when its first message came in
     View v = view(now);
     Plan p = plan(v, random_);
     plan_zone(now, v);
@@ -951,7 +1129,7 @@ void Member::maybe_plan(double now) {
 }
 
 void Member::maybe_exit() {
-    if (stopping_ && !exited_ && held_.empty()) {
+    if (stopping_ && !exited_ && !holds_movable()) {
         exited_ = true;
         fx_->push_back(out::Exit{0, "graceful stop complete: nothing held"});
     }
@@ -1023,6 +1201,9 @@ MemberStatus Member::status(double now) const {
     for (const auto& [a, node] : pins_) s.pins[a] = node_name(node);
     s.cannot_assign = cannot_assign_;
     s.dropped_messages = dropped_;
+    s.unsent_messages = unsent_;
+    s.fixed = fixed_;
+    s.two_node = two_node_;
     s.dns = dns_leading_;
     s.dns_wanted = dns_prev_;
     s.dns_changes = dns_changes_;

@@ -25,6 +25,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -94,6 +95,9 @@ struct Fenced {
 struct FencingMode {
     bool active = false;
     std::string why;
+    // corosync two_node: both halves of a split stay quorate, so without
+    // fencing a departed peer's addresses are never taken (rule 4.8).
+    bool two_node = false;
 };
 struct TestResult {
     bool ok = true;
@@ -120,6 +124,13 @@ struct Command {
 struct Reload {
     GroupConfig config;
 };
+// A group address configured statically (permanent) on this host appeared
+// or went away: it is the administrator's, held by this host and never
+// released or refreshed by raisd (rule 4.10).
+struct Fixed {
+    ServiceAddress address;
+    bool present = true;
+};
 // What the DNS server said to the leader's read or update (DESIGN §5.4).
 struct DnsResult {
     bool ok = false;
@@ -131,7 +142,7 @@ struct DnsResult {
 
 using Input = std::variant<in::Membership, in::Quorum, in::Delivered, in::Tick, in::Fenced, in::TestResult,
                            in::LoadSample, in::ActionDone, in::AddressLost, in::Command, in::Reload,
-                           in::FencingMode, in::DnsResult>;
+                           in::FencingMode, in::DnsResult, in::Fixed>;
 
 namespace out {
 struct Send {                               // multicast to the group, agreed order
@@ -185,6 +196,7 @@ struct MemberSetup {
     bool fencing_active = false;            // fencing=require, or auto with stonith-enabled
     bool quiesced = false;                  // persisted across restarts
     std::vector<ServiceAddress> found;      // group addresses already on our interfaces at start
+    std::vector<ServiceAddress> fixed;      // of those, the permanent ones (the administrator's)
     std::uint64_t seed = 1;
 };
 
@@ -218,6 +230,9 @@ struct MemberStatus {
     std::map<ServiceAddress, std::string> pins;      // node name
     std::set<ServiceAddress> cannot_assign;
     std::uint64_t dropped_messages = 0;
+    std::uint64_t unsent_messages = 0;       // not sent: peers would have dropped them (a bug)
+    std::set<ServiceAddress> fixed;          // held statically, the administrator's (rule 4.10)
+    bool two_node = false;                   // corosync two_node: departures wait for a fence
     // DNS (leader only): what the plan wants, and why it last changed.
     bool dns = false;
     std::set<ServiceAddress> dns_wanted;
@@ -233,8 +248,13 @@ public:
     Effects start(double now);
     Effects step(double now, const Input& input);
 
-    // The latest time by which the shell must deliver a Tick.
+    // The latest time by which the shell must deliver a Tick. Never at or
+    // before the last Tick: a deadline a Tick did not clear is looked at
+    // again a millisecond later, never in a busy loop.
     double next_wake() const;
+    // True when a deadline is still due right after a Tick (a bug the
+    // simulator reports; next_wake() keeps the shell safe from it).
+    bool wake_overdue() const;
 
     MemberStatus status(double now) const;
     // The view the leader plans from (hosts = counted members and departed ones).
@@ -264,6 +284,7 @@ private:
         double seen_at = 0;                 // when it first appeared in a view
         bool fresh = false;                 // sent an Info since the last membership change
         std::vector<Pending> pending;
+        std::uint8_t foreign = 0;           // speaks this major protocol version, not ours
     };
     struct Departed {
         std::string name;
@@ -324,6 +345,11 @@ private:
     std::uint32_t node_id(const std::string& name) const;
     HostView host_of(const Peer& p) const;
     double lifetime() const { return cfg_.restart_grace - 1.0; }
+    double raw_wake() const;
+    void expire_lifetimes(double now);
+    bool holds_movable() const;
+    void on_fixed(double now, const in::Fixed& f);
+    void on_load(const in::LoadSample& l);
     double interval() const { return cfg_.interval_ms / 1000.0; }
     double acquire_backoff() const { return std::max(5.0, 5 * interval()); }
 
@@ -332,6 +358,7 @@ private:
     Process self_;
     std::string name_;
     bool fencing_active_;
+    bool two_node_ = false;                 // corosync two_node: see in::FencingMode
     RandomSource random_;
 
     // group view
@@ -364,7 +391,13 @@ private:
     double load_ = 0, capacity_ = 100;
     std::map<ServiceAddress, AddressState> held_;
     std::map<ServiceAddress, std::string> reasons_;
-    std::map<ServiceAddress, double> failed_at_;     // last failed acquire, for the backoff  // why each held address is acquiring/releasing
+    std::map<ServiceAddress, double> failed_at_;     // last failed acquire, for the backoff
+    std::map<ServiceAddress, double> armed_at_;      // when its kernel lifetime was last (re)armed
+    std::set<ServiceAddress> fixed_;                 // permanent, the administrator's (rule 4.10)
+    bool bad_load_reported_ = false;
+    double last_tick_at_ = -std::numeric_limits<double>::infinity();
+    std::set<std::uint8_t> foreign_reported_;
+    std::uint64_t unsent_ = 0;                      // messages not sent because peers would drop them
     bool synced_ = false;                           // heard the whole group once since starting
     std::vector<AcquireMsg> deferred_;              // acquires waiting for quorum of this ring
     std::uint64_t seq_ = 0;

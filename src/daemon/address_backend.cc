@@ -165,6 +165,9 @@ std::string ifname(int ifindex) {
     return buf;
 }
 
+// The administrator's: configured without a lifetime. Ours always have one.
+bool is_permanent(const AddrRecord& r) { return (r.flags & IFA_F_PERMANENT) != 0; }
+
 std::optional<AddrRecord> parse_addr(const nlmsghdr* nlh) {
     if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(ifaddrmsg))) return std::nullopt;
     const auto* ifa = static_cast<const ifaddrmsg*>(mnl_nlmsg_get_payload(nlh));
@@ -248,8 +251,10 @@ nlmsghdr* build_addr_msg(char* buf, std::uint16_t type, std::uint16_t flags, std
     auto len = static_cast<std::uint16_t>(a.size());
     mnl_attr_put(nlh, IFA_LOCAL, len, a.bytes());
     // An IPv4 delete that names IFA_ADDRESS must also match the prefix; with
-    // IFA_LOCAL alone it matches the address whatever its mask.
-    if (type == RTM_NEWADDR || a.family() == Family::V6) mnl_attr_put(nlh, IFA_ADDRESS, len, a.bytes());
+    // IFA_LOCAL alone it removes the first address with that IP whatever its
+    // mask, which may be the administrator's 198.18.0.5/16 next to our
+    // 198.18.0.5/24. Every delete here names a prefix read from the kernel.
+    mnl_attr_put(nlh, IFA_ADDRESS, len, a.bytes());
     if (type == RTM_NEWADDR && a.family() == Family::V4 && a.prefix() <= 30) {
         std::uint32_t ip;
         std::memcpy(&ip, a.bytes(), 4);
@@ -323,6 +328,10 @@ struct Entry {
     // it describe a state it has already acted on.
     std::uint64_t seen_gen = 0;
     bool tentative = false;  // held IPv6 address redoing DAD (link came back)
+    // The plumb replaces a copy already there (ours, from before); otherwise
+    // it is exclusive, so an address that appeared meanwhile (perhaps the
+    // administrator's) makes it fail instead of being overwritten.
+    bool replace = false;
     unsigned announce_left = 0;
     SourcePtr timer;     // probe window or DAD limit
     SourcePtr announce;  // next announcement
@@ -424,7 +433,13 @@ public:
             if (e && (e->phase == Phase::Idle || e->phase == Phase::Probe || e->phase == Phase::HookRelease ||
                       e->phase == Phase::Unplumb))
                 continue;  // not plumbed yet (it will use the new lifetime), or on its way out
-            const AddrRecord* rec = e ? find_record(e->plumbed, e->ifindex, true) : find_any(a);
+            const AddrRecord* rec = e ? find_record(e->plumbed, e->ifindex, true) : find_ours(a, 0);
+            if (rec && is_permanent(*rec)) rec = nullptr;  // never give the administrator's a lifetime
+            if (!rec && find_permanent(a, false)) {
+                log(kDebug, "refresh: " + a.str() + " is a permanent address (the administrator's); left alone");
+                if (e && e->phase == Phase::Held) relinquish(*e);
+                continue;
+            }
             if (!rec) {
                 if (e && e->phase == Phase::Held) {
                     declare_lost(*e, "it was not on " + e->nic + " at refresh");
@@ -452,6 +467,21 @@ public:
         look(nullptr);
         for (const auto& a : group)
             if (find_any(a)) out.push_back(a);
+        return out;
+    }
+
+    std::vector<ServiceAddress> permanent(const std::vector<ServiceAddress>& group) override {
+        look(nullptr);
+        process_events();  // report what changed for the group watched so far first
+        watched_.clear();
+        fixed_.clear();
+        std::vector<ServiceAddress> out;
+        for (const auto& a : group) {
+            watched_.insert(a);
+            if (!fixed_now(a)) continue;
+            fixed_.insert(a);
+            out.push_back(a);
+        }
         return out;
     }
 
@@ -734,6 +764,55 @@ public:
         return nullptr;
     }
 
+    // A permanent copy of `a` on any interface; in_service: not dadfailed.
+    const AddrRecord* find_permanent(const ServiceAddress& a, bool in_service) const {
+        auto it = mirror_.find(a);
+        if (it == mirror_.end()) return nullptr;
+        for (const auto& r : it->second)
+            if (is_permanent(r) && (!in_service || !(r.flags & IFA_F_DADFAILED))) return &r;
+        return nullptr;
+    }
+    // A copy of `a` that is not permanent: on ifindex (any state), or with
+    // ifindex 0 on any interface (in service only).
+    const AddrRecord* find_ours(const ServiceAddress& a, int ifindex) const {
+        auto it = mirror_.find(a);
+        if (it == mirror_.end()) return nullptr;
+        for (const auto& r : it->second) {
+            if (is_permanent(r)) continue;
+            if (ifindex ? r.ifindex == ifindex : !(r.flags & IFA_F_DADFAILED)) return &r;
+        }
+        return nullptr;
+    }
+    bool fixed_now(const ServiceAddress& a) const { return find_permanent(a, true) != nullptr; }
+
+    // Reports a change of a's permanent presence, if a is watched or was
+    // reported before.
+    void check_fixed(const ServiceAddress& a) {
+        auto w = watched_.find(a);
+        auto f = fixed_.find(a);
+        if (w == watched_.end() && f == fixed_.end()) return;
+        ServiceAddress name = w != watched_.end() ? *w : *f;  // as the owner named it
+        bool now = fixed_now(a);
+        if (now == (f != fixed_.end())) return;
+        if (now)
+            fixed_.insert(name);
+        else
+            fixed_.erase(f);
+        log(kNotice, name.str() + (now ? " is now a permanent address on this host (the administrator's)"
+                                       : " is no longer a permanent address on this host"));
+        post([this, name, now] {
+            if (cb_.fixed) cb_.fixed(name, now);
+        });
+    }
+    // An operation found a permanent: tell the owner before its answer.
+    void mark_fixed(const ServiceAddress& a) {
+        if (fixed_.count(a) || !fixed_now(a)) return;
+        fixed_.insert(a);
+        post([this, a] {
+            if (cb_.fixed) cb_.fixed(a, true);
+        });
+    }
+
     static gboolean on_monitor_ready(gint, GIOCondition, gpointer p) {
         auto* self = static_cast<Impl*>(p);
         self->sync_mirror();
@@ -797,16 +876,27 @@ public:
 
     void process_events() {
         events_source_.reset();
+        std::set<ServiceAddress> touched;
+        bool all = false;
         while (!events_.empty()) {
             MonEvent ev = std::move(events_.front());
             events_.pop_front();
-            if (ev.resync)
+            if (ev.resync) {
+                all = true;
                 resync();
-            else if (ev.add)
-                on_new_address(ev.rec);
-            else
-                on_del_address(ev.rec, ev.portid);
+            } else {
+                touched.insert(ev.rec.addr);
+                if (ev.add)
+                    on_new_address(ev.rec);
+                else
+                    on_del_address(ev.rec, ev.portid);
+            }
         }
+        if (all) {
+            touched.insert(watched_.begin(), watched_.end());
+            touched.insert(fixed_.begin(), fixed_.end());
+        }
+        for (const auto& a : touched) check_fixed(a);
     }
 
     Entry* entry_on(const AddrRecord& r) {
@@ -820,7 +910,9 @@ public:
 
     void on_new_address(const AddrRecord& r) {
         Entry* e = entry_on(r);
-        if (!e || r.addr.family() != Family::V6) return;
+        if (!e) return;
+        if (is_permanent(r)) return relinquish(*e);
+        if (r.addr.family() != Family::V6) return;
         if (e->phase == Phase::Dad) {
             if (r.flags & IFA_F_DADFAILED) {
                 fail_and_unplumb(*e, "duplicate address detected (DAD failed)");
@@ -976,6 +1068,66 @@ public:
         next_op(e);
     }
 
+    // The address is (or became) permanent: the operation ends without
+    // touching it, successfully. The entry may be gone on return.
+    void finish_fixed(Entry& e, bool acquire) {
+        log(kNotice, e.requested.str() + (e.nic.empty() ? "" : " on " + e.nic) +
+                         " is a permanent address (configured by the administrator): " +
+                         (acquire ? "not adopted" : "not removed"));
+        stop_activity(e);
+        e.phase = Phase::Idle;
+        mark_fixed(e.requested);
+        post_done(e.requested, acquire, true, kPermanentDetail);
+        next_op(e);
+    }
+
+    // The administrator made one of ours permanent (ip addr change ...
+    // valid_lft forever): it is theirs now. Acquires in flight end as for a
+    // permanent address; a held one is dropped without lost(): it is still
+    // there, reported through fixed(). A release in flight checks before it
+    // deletes. The entry may be gone on return.
+    void relinquish(Entry& e) {
+        switch (e.phase) {
+        case Phase::Dad:
+        case Phase::HookAcquire:
+            return finish_fixed(e, true);
+        case Phase::Held:
+            log(kNotice, e.plumbed.str() + " on " + e.nic +
+                             " was made permanent by the administrator: no longer refreshed or removed by raisd");
+            stop_activity(e);
+            e.phase = Phase::Idle;
+            mark_fixed(e.requested);
+            return next_op(e);
+        default:
+            return;
+        }
+    }
+
+    // Whether deleting `victim` (one of ours, on the mirror) leaves every
+    // permanent address where it is. Deleting the primary IPv4 address of a
+    // subnet deletes the secondaries with it unless promote_secondaries is on.
+    bool safe_to_delete(const ServiceAddress& victim, int ifindex, const std::string& nic, std::string* why) {
+        const AddrRecord* r = find_record(victim, ifindex, true);
+        if (!r) return true;  // gone already; the kernel answers EADDRNOTAVAIL
+        if (is_permanent(*r)) {
+            *why = kPermanentDetail;
+            return false;
+        }
+        if (victim.family() != Family::V4 || (r->flags & IFA_F_SECONDARY)) return true;
+        if (set_promote_secondaries(nic)) return true;
+        ServiceAddress subnet = r->addr;
+        for (const auto& [ip, records] : mirror_)
+            for (const auto& o : records)
+                if (o.ifindex == ifindex && is_permanent(o) && o.addr.family() == Family::V4 &&
+                    o.addr.prefix() == subnet.prefix() && covers(subnet, o.addr)) {
+                    *why = "removing it would also remove " + o.addr.str() +
+                           ", a permanent address of the administrator (net.ipv4.conf." + nic +
+                           ".promote_secondaries is not 1); left in place";
+                    return false;
+                }
+        return true;
+    }
+
     // Ends an acquire in flight without touching the interface (the caller
     // goes on to release); its answer is "failed".
     void abandon_acquire(Entry& e, const std::string& why) {
@@ -989,6 +1141,11 @@ public:
     void unplumb_quietly(Entry& e) {
         std::string why;
         ServiceAddress a = e.plumbed;
+        look(nullptr);
+        if (!safe_to_delete(a, e.ifindex, e.nic, &why)) {
+            log(kWarning, "not removing " + a.str() + " from " + e.nic + ": " + why);
+            return;
+        }
         auto fn = [this, a](int err, const std::string& ext) {
             if (err && err != EADDRNOTAVAIL && err != ENODEV && err != ENOBUFS)
                 log(kWarning, "cannot remove " + a.str() + ": " + nl_error_text(err, ext));
@@ -1002,20 +1159,26 @@ public:
         finish_acquire(e, false, why);
     }
 
-    void set_promote_secondaries(const std::string& nic) {
+    static bool sysctl_is_one(const std::string& path) {
+        Fd in(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+        char c = 0;
+        return in && read(in.get(), &c, 1) == 1 && c == '1';
+    }
+
+    // True when the kernel promotes secondaries on nic now (the interface's
+    // setting or conf.all's, which the kernel ORs).
+    bool set_promote_secondaries(const std::string& nic) {
+        if (nic.empty() || nic.find('/') != std::string::npos || nic == "." || nic == "..") return false;
         std::string path = "/proc/sys/net/ipv4/conf/" + nic + "/promote_secondaries";
-        {
-            Fd in(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-            char c = 0;
-            if (in && read(in.get(), &c, 1) == 1 && c == '1') return;
-        }
+        if (sysctl_is_one(path)) return true;
         Fd out(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
         if (!out || write(out.get(), "1\n", 2) != 2) {
             log(kWarning, "cannot set " + path + " to 1 (" + errno_text(errno) +
                               "): removing the first address of a subnet there removes the others too");
-            return;
+            return sysctl_is_one("/proc/sys/net/ipv4/conf/all/promote_secondaries");
         }
         log(kInfo, "set net.ipv4.conf." + nic + ".promote_secondaries=1");
+        return true;
     }
 
     LinkInfo link_info(const std::string& nic) {
@@ -1076,6 +1239,17 @@ public:
         e.phase = Phase::Plumb;  // provisional: not Idle, so next_op leaves it alone
         std::string why;
         look(&e);
+        // The administrator's, on whatever interface: held by this host
+        // already, and not ours to change.
+        if (const AddrRecord* p = find_permanent(a, true)) {
+            e.ifindex = p->ifindex;
+            e.nic = ifname(p->ifindex);
+            return finish_fixed(e, true);
+        }
+        if (const AddrRecord* p = find_permanent(a, false))
+            return finish_acquire(e, false, "a permanent copy on " + ifname(p->ifindex) +
+                                                " (the administrator's) failed duplicate address detection; "
+                                                "left alone");
         if (!resolve_interface(e, &why)) return finish_acquire(e, false, why);
         std::optional<AddrRecord> existing;
         if (const AddrRecord* r = find_record(a, e.ifindex, false)) existing = *r;
@@ -1087,6 +1261,7 @@ public:
             unplumb_quietly(e);
             existing.reset();
         }
+        e.replace = existing.has_value();
         if (existing) {
             // Ours from before (a restart) or a repeat: re-arm, no probe.
             if (existing->addr.prefix() != a.prefix())
@@ -1108,7 +1283,8 @@ public:
         std::uint64_t op = e.op;
         std::string why;
         auto fn = [this, key, op](int err, const std::string& ext) { on_plumbed(key, op, err, ext); };
-        if (!send_addr(RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE, e.plumbed, e.ifindex, secs, fn, &why))
+        auto flags = static_cast<std::uint16_t>(NLM_F_CREATE | (e.replace ? NLM_F_REPLACE : NLM_F_EXCL));
+        if (!send_addr(RTM_NEWADDR, flags, e.plumbed, e.ifindex, secs, fn, &why))
             return finish_acquire(e, false, "netlink: " + why);
         e.expires_us = g_get_monotonic_time() + static_cast<gint64>(secs) * G_USEC_PER_SEC;
     }
@@ -1116,11 +1292,17 @@ public:
     void on_plumbed(const ServiceAddress& key, std::uint64_t op, int err, const std::string& ext) {
         Entry* e = find_op(key, op);
         if (!e || e->phase != Phase::Plumb) return;
+        if (err == EEXIST) {
+            look(e);
+            if (find_permanent(e->requested, true)) return finish_fixed(*e, true);
+            return finish_acquire(*e, false, "someone else added it to " + e->nic + " meanwhile");
+        }
         if (err && err != ENOBUFS)
             return finish_acquire(*e, false, "cannot add it to " + e->nic + ": " + nl_error_text(err, ext));
         look(e);
         const AddrRecord* r = find_record(e->plumbed, e->ifindex, true);
         if (!r) return finish_acquire(*e, false, "it vanished from " + e->nic + " right after it was added");
+        if (is_permanent(*r)) return finish_fixed(*e, true);  // made permanent by the administrator meanwhile
         if (e->plumbed.family() == Family::V6) {
             if (r->flags & IFA_F_DADFAILED) return fail_and_unplumb(*e, "duplicate address detected (DAD failed)");
             if (r->flags & IFA_F_TENTATIVE) {
@@ -1368,9 +1550,16 @@ public:
         e.requested = a;
         e.phase = Phase::Unplumb;  // provisional: not Idle, so next_op leaves it alone
         look(&e);
-        const AddrRecord* rec = e.ifindex ? find_record(a, e.ifindex, false) : nullptr;
-        if (!rec) rec = find_any(a);
-        if (!rec) return finish_release(e, true, "it was not on any interface");
+        // Only our own copy is removed; the administrator's stays.
+        const AddrRecord* rec = e.ifindex ? find_ours(a, e.ifindex) : nullptr;
+        if (!rec) rec = find_ours(a, 0);
+        if (!rec) {
+            if (const AddrRecord* p = find_permanent(a, false)) {
+                e.nic = ifname(p->ifindex);
+                return finish_fixed(e, false);
+            }
+            return finish_release(e, true, "it was not on any interface");
+        }
         e.ifindex = rec->ifindex;
         e.nic = ifname(rec->ifindex);
         e.plumbed = rec->addr;
@@ -1384,6 +1573,11 @@ public:
         ServiceAddress key = e.requested;
         std::uint64_t op = e.op;
         std::string why;
+        // The hook ran meanwhile: look again before deleting.
+        look(&e);
+        if (const AddrRecord* r = find_record(e.plumbed, e.ifindex, true); r && is_permanent(*r))
+            return finish_fixed(e, false);
+        if (!safe_to_delete(e.plumbed, e.ifindex, e.nic, &why)) return finish_release(e, false, why);
         auto fn = [this, key, op](int err, const std::string& ext) { on_unplumbed(key, op, err, ext); };
         if (!send_addr(RTM_DELADDR, 0, e.plumbed, e.ifindex, std::nullopt, fn, &why))
             finish_release(e, false, "netlink: " + why);
@@ -1419,6 +1613,8 @@ public:
     std::uint64_t mirror_gen_ = 0;
     bool mirror_stale_ = false;  // a reload failed; retry at the next look()
     std::deque<MonEvent> events_;
+    std::set<ServiceAddress> watched_;  // the group given to permanent()
+    std::set<ServiceAddress> fixed_;    // reported permanent-present (by IP, as the owner named them)
     // Declared last, destroyed first: no source outlives what it reads.
     std::map<ServiceAddress, std::unique_ptr<Entry>> entries_;
     SourcePtr cmd_watch_, monitor_watch_, arp_watch_, post_source_, events_source_;

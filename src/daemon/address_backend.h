@@ -22,6 +22,15 @@
 // refresh(list, lifetime): RTM_NEWADDR|NLM_F_REPLACE with new lifetimes.
 // Removal of one of our addresses by anyone else (RTM_DELADDR we did not ask
 // for) is reported through lost().
+//
+// Permanent addresses (IFA_F_PERMANENT: configured by the administrator
+// without a lifetime; ours always have a finite one) are never adopted,
+// changed or removed (DESIGN §4 rule 10): an acquire of one that is present
+// succeeds without touching it (detail kPermanentDetail) and reports it
+// through fixed(); a release leaves it alone (same detail); a refresh skips
+// it. Before removing an IPv4 address the backend makes sure the kernel will
+// not take the subnet's other addresses with it (promote_secondaries=1); if
+// it cannot and a permanent address would go too, the release fails.
 #pragma once
 
 #include <functional>
@@ -43,11 +52,20 @@ struct AddressBackendOptions {
 
 class AddressBackend {
 public:
+    // The detail of a successful acquire or release that found the address
+    // permanent and left it as it was.
+    static constexpr const char* kPermanentDetail = "permanent address configured by the administrator: left alone";
+
     struct Callbacks {
         // The outcome of acquire (acquire=true) or release (acquire=false).
         std::function<void(const ServiceAddress&, bool acquire, bool ok, const std::string& detail)> done;
         // One of our addresses vanished without a release.
         std::function<void(const ServiceAddress&, const std::string& why)> lost;
+        // A watched address (see permanent()) or one an acquire found
+        // permanent became permanent-present on this host (present=true),
+        // or is no longer (deleted, or given a lifetime). Reported on changes
+        // only: never twice in a row with the same value.
+        std::function<void(const ServiceAddress&, bool present)> fixed;
         // Something worth logging (level: 0 debug .. 4 error).
         std::function<void(int level, const std::string& text)> log;
     };
@@ -56,8 +74,13 @@ public:
     virtual void acquire(const ServiceAddress& a, bool probe, double lifetime) = 0;
     virtual void release(const ServiceAddress& a) = 0;
     virtual void refresh(const std::vector<ServiceAddress>& held, double lifetime) = 0;
-    // Which of `group` are on any interface now (left over from a crash).
+    // Which of `group` are on any interface now (left over from a crash, or
+    // permanent: permanent() tells those apart).
     virtual std::vector<ServiceAddress> present(const std::vector<ServiceAddress>& group) = 0;
+    // Which of `group` are on an interface as permanent addresses now. From
+    // this call on, `group` (replacing any earlier one) is watched: changes
+    // of its permanent presence are reported through fixed().
+    virtual std::vector<ServiceAddress> permanent(const std::vector<ServiceAddress>& group) = 0;
     // The interface an address lives on (for the hook and status), or "".
     virtual std::string interface_for(const ServiceAddress& a) = 0;
 

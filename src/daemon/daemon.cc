@@ -18,7 +18,9 @@
 #include "core/planner.h"
 #include "core/text.h"
 #include "core/view_json.h"
+#include "daemon/fencing_state.h"
 #include "daemon/log.h"
+#include "daemon/validate.h"
 
 namespace rais {
 
@@ -155,6 +157,9 @@ int Daemon::run() {
         feed(in::ActionDone{a, acquire, ok, detail});
     };
     bcb.lost = [this](const ServiceAddress& a, const std::string& why) { feed(in::AddressLost{a, why}); };
+    // A group address the administrator configured permanently appeared or
+    // went away (rule 4.10): the core treats it as held, never ours to move.
+    bcb.fixed = [this](const ServiceAddress& a, bool present) { feed(in::Fixed{a, present}); };
     bcb.log = [](int level, const std::string& text) { log_text(static_cast<LogLevel>(level), text); };
     backend_ = AddressBackend::create(bo, bcb, &err);
     if (!backend_) {
@@ -196,6 +201,10 @@ int Daemon::run() {
     std::vector<ServiceAddress> group;
     for (const auto& p : cfg_.addresses) group.push_back(p.address);
     s.found = backend_->present(group);
+    s.fixed = backend_->permanent(group);  // and watches the group from now on
+    for (const auto& a : s.fixed)
+        log_text(LogLevel::Notice, a.str() + " is a permanent address on this host (configured by the "
+                                             "administrator): raisd will neither move nor remove it");
     s.seed = plan_seed_;
     log_text(LogLevel::Notice, "starting: node " + s.name + " (id " + std::to_string(s.self.node) + "), pid " +
                                    std::to_string(s.self.pid) + ", " + std::to_string(cfg_.addresses.size()) +
@@ -203,6 +212,7 @@ int Daemon::run() {
                                    (s.quiesced ? ", quiesced" : ""));
     member_ = std::make_unique<Member>(s);
     apply(member_->start(now()));
+    update_fencing_mode();   // corosync's two_node, before any departure
     start_load_meter();
 
     start_health_tests();
@@ -293,34 +303,65 @@ void Daemon::on_corosync_lost(const std::string& why) {
 }
 
 void Daemon::reload() {
+    // A reload this daemon cannot honour is refused whole: the running
+    // configuration stays, the error is logged and shown by status --json
+    // (the agent's reload-agent reads it). The checks are raisd --check's.
+    reload_resolution_.reset();   // a newer SIGHUP supersedes one still resolving
     GroupConfig next;
-    if (auto err = load_config_file(opts_.config_path, &next)) {
-        log_text(LogLevel::Error, "SIGHUP: not reloaded: " + *err);
-        return;
-    }
-    if (next.group != cfg_.group || next.nic != cfg_.nic) {
-        log_text(LogLevel::Error, "SIGHUP: not reloaded: 'group' and 'nic' change only with a restart");
-        return;
-    }
+    if (auto err = load_config_file(opts_.config_path, &next)) return refuse_reload(*err);
+    if (next.group != cfg_.group || next.nic != cfg_.nic)
+        return refuse_reload("'group' and 'nic' change only with a restart");
+    if (auto t = read_two_node()) two_node_ = t;
+    if (auto p = validate_config(next, two_node_)) return refuse_reload(p->message);
+    bool snmp_changed = next.snmp_traps != cfg_.snmp_traps || next.snmp_community != cfg_.snmp_community;
+    if (!snmp_changed || next.snmp_traps.empty()) return commit_reload(next, {});
+    // New trap hosts: resolved off the loop, then applied or refused.
+    reload_resolution_ = TrapResolution::start(
+        next.snmp_traps, [this, next](bool ok, const std::vector<std::string>& peers, const std::string& error) {
+            auto self_owned = std::move(reload_resolution_);   // ends with this call (allowed from `done`)
+            if (!ok) return refuse_reload("parameter 'snmp_traps': " + error + " (on this host)");
+            commit_reload(next, peers);
+        });
+}
+
+void Daemon::refuse_reload(const std::string& why) {
+    reload_attempts_++;
+    reload_error_ = why;
+    log_text(LogLevel::Error, "SIGHUP: not reloaded: " + why + "; the running configuration (digest " +
+                                  cfg_.digest().substr(0, 12) + ") stays");
+}
+
+void Daemon::commit_reload(const GroupConfig& next, const std::vector<std::string>& snmp_peers) {
     bool tests_changed = next.tests != cfg_.tests || next.test_interval_ms != cfg_.test_interval_ms;
     bool dns_changed = next.dns_server != cfg_.dns_server || next.dns_zone != cfg_.dns_zone ||
                        next.dns_name != cfg_.dns_name || next.dns_ttl != cfg_.dns_ttl || next.dns_key != cfg_.dns_key;
     bool snmp_changed = next.snmp_traps != cfg_.snmp_traps || next.snmp_community != cfg_.snmp_community;
     bool load_changed = next.load != cfg_.load || next.capacity != cfg_.capacity || next.interval_ms != cfg_.interval_ms;
-    if (load_changed) {
-        if (auto e = LoadMeter::check(next.load, next.capacity, next.nic)) {
-            log_text(LogLevel::Error, "SIGHUP: not reloaded: parameter 'load': " + *e);
-            return;
-        }
-    }
+    std::set<ServiceAddress> before;  // for the permanent-address watch below
+    for (const auto& p : cfg_.addresses) before.insert(p.address);
     cfg_ = next;
+    reload_attempts_++;
+    config_generation_++;
+    reload_error_.clear();
+    log_text(LogLevel::Notice, "SIGHUP: reloaded (generation " + std::to_string(config_generation_) + ", digest " +
+                                   cfg_.digest().substr(0, 12) + ")");
     feed(in::Reload{next});
+    {
+        // Watch the new group; of its new addresses, the permanent ones are
+        // fixed from the start (changes of the others come through bcb.fixed).
+        std::vector<ServiceAddress> group;
+        for (const auto& p : cfg_.addresses) group.push_back(p.address);
+        for (const auto& a : backend_->permanent(group))
+            if (!before.count(a)) feed(in::Fixed{a, true});
+    }
     update_fencing_mode();
     std::string err;
     if (tests_changed) start_health_tests();
+    // Validated like the start; a failure now means a file changed since.
     if (dns_changed && !start_dns(&err)) log_text(LogLevel::Error, "SIGHUP: " + err + "; DNS updates stop");
     if (load_changed) start_load_meter();
-    if (snmp_changed && !start_notifier(&err)) log_text(LogLevel::Error, "SIGHUP: " + err + "; no SNMP traps");
+    if (snmp_changed && !start_notifier(&err, snmp_peers))
+        log_text(LogLevel::Error, "SIGHUP: " + err + "; no SNMP traps");
 }
 
 std::vector<ServiceAddress> Daemon::held_addresses() const {
@@ -441,8 +482,9 @@ void Daemon::start_health_tests() {
     health_->start();
 }
 
-bool Daemon::start_notifier(std::string* err) {
+bool Daemon::start_notifier(std::string* err, const std::vector<std::string>& snmp_peers) {
     Notifier::Options o;
+    o.snmp_peers = snmp_peers;
     o.group = cfg_.group;
     o.node = member_ ? member_->name() : "";
     o.node_id = cpg_ ? cpg_->local_node() : 0;
@@ -456,21 +498,19 @@ bool Daemon::start_notifier(std::string* err) {
 }
 
 void Daemon::on_stonith_enabled(std::optional<bool> enabled, const std::string& detail) {
+    // PacemakerLink keeps the last real answer across failed queries:
+    // nullopt here only means "no answer yet", which counts as on.
     stonith_enabled_ = enabled;
     stonith_detail_ = detail;
     update_fencing_mode();
 }
 
 void Daemon::update_fencing_mode() {
-    switch (cfg_.fencing) {
-    case Fencing::Off:
-        return feed(in::FencingMode{false, "fencing=off"});
-    case Fencing::Require:
-        return feed(in::FencingMode{true, "fencing=require"});
-    case Fencing::Auto:
-        bool on = stonith_enabled_.value_or(false);
-        return feed(in::FencingMode{on, "fencing=auto and " + stonith_detail_});
-    }
+    if (auto t = read_two_node()) two_node_ = t;   // a failed read keeps the last answer
+    StonithState st;
+    st.enabled = stonith_enabled_;
+    st.detail = stonith_detail_;
+    feed(fencing_mode(cfg_.fencing, st, two_node_));
 }
 
 void Daemon::publish_attributes() {
@@ -654,6 +694,12 @@ ControlResponse Daemon::status(bool json) {
         json_object_set_boolean_member(s, "settled", st.settled);
         json_object_set_boolean_member(s, "fencing", st.fencing_active);
         json_object_set_int_member(s, "dropped_messages", static_cast<gint64>(st.dropped_messages));
+        JsonObject* rl = json_object_new();   // reload-agent compares attempts before and after its SIGHUP
+        json_object_set_int_member(rl, "attempts", static_cast<gint64>(reload_attempts_));
+        json_object_set_int_member(rl, "generation", static_cast<gint64>(config_generation_));
+        json_object_set_string_member(rl, "digest", cfg_.digest().c_str());
+        json_object_set_string_member(rl, "error", reload_error_.c_str());
+        json_object_set_object_member(s, "reload", rl);
         JsonArray* members = json_array_new();
         for (const auto& p : st.peers) {
             JsonObject* m = json_object_new();
@@ -742,6 +788,7 @@ ControlResponse Daemon::status(bool json) {
         }
     }
     if (st.dropped_messages) o += "  dropped messages: " + std::to_string(st.dropped_messages) + "\n";
+    if (!reload_error_.empty()) o += "  last reload REFUSED: " + reload_error_ + "\n";
     return ControlResponse{0, o, ""};
 }
 

@@ -62,6 +62,8 @@ private:
     void quit(int code);
     void on_corosync_lost(const std::string& why);
     void reload();
+    void refuse_reload(const std::string& why);
+    void commit_reload(const GroupConfig& next, const std::vector<std::string>& snmp_peers);
     ControlResponse handle(const ControlRequest& r, const Peer& peer);
     ControlResponse status(bool json);
     ControlResponse events(bool json);
@@ -79,7 +81,7 @@ private:
     void dns_done(bool read, const DnsResult& r);
     void start_load_meter();
     std::vector<ServiceAddress> held_addresses() const;
-    bool start_notifier(std::string* err);
+    bool start_notifier(std::string* err, const std::vector<std::string>& snmp_peers = {});
     std::string quiesce_path() const;
     std::string pid_path() const;
 
@@ -106,6 +108,15 @@ private:
     std::string dns_last_;                        // time, read/update, result
     std::optional<bool> stonith_enabled_;          // the cluster's property; nullopt: not known
     std::string stonith_detail_ = "Pacemaker has not answered yet";
+    std::optional<bool> two_node_;                 // corosync's quorum.two_node; nullopt: not known (counts as set)
+    // Reloads (SIGHUP): every completed attempt counts, applied or refused;
+    // the generation counts applied ones; the error is the last attempt's
+    // ("" when it was applied). raisctl status --json shows them, so the
+    // agent's reload-agent can tell a refusal from a success.
+    std::uint64_t reload_attempts_ = 0;
+    std::uint64_t config_generation_ = 1;
+    std::string reload_error_;
+    std::unique_ptr<TrapResolution> reload_resolution_;   // a reload waiting for its trap hosts to resolve
     std::deque<LoggedEvent> events_;
     std::optional<ControlResponse> reply_;        // set by out::Reply during a command
     guint timer_ = 0;

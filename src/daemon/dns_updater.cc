@@ -838,77 +838,121 @@ void start(const std::shared_ptr<DnsUpdater::Impl>& impl, std::unique_ptr<Job> j
 
 }  // namespace
 
-std::unique_ptr<DnsUpdater> DnsUpdater::create(const DnsTarget& t, std::string* error) {
+std::optional<std::string> dns_owner_name(const std::string& zone_text, const std::string& name_text,
+                                          std::string* error) {
     std::string scratch;
     if (!error) error = &scratch;
-    auto s = std::make_shared<Settings>();
-    if (!parse_server(trim(t.server), s.get(), error)) return nullptr;
-
-    std::string zone_text = trim(t.zone);
-    if (zone_text.empty()) {
+    std::string zt = trim(zone_text);
+    if (zt.empty()) {
         *error = "dns_zone is empty";
-        return nullptr;
+        return std::nullopt;
     }
-    auto zone = normalize_dname(zone_text);
+    auto zone = normalize_dname(zt);
     if (!zone) {
-        *error = "dns_zone '" + zone_text + "' is not a domain name";
-        return nullptr;
+        *error = "dns_zone '" + zt + "' is not a domain name";
+        return std::nullopt;
     }
-    s->zone = *zone;
-
-    std::string name = trim(t.name);
+    std::string name = trim(name_text);
     if (name.empty()) {
         *error = "dns_name is empty";
-        return nullptr;
+        return std::nullopt;
     }
     std::optional<std::string> owner;
-    if (name == "@")
-        owner = s->zone;
-    else if (name.back() == '.')
+    if (name == "@") {
+        owner = zone;
+    } else if (name.back() == '.') {
         owner = normalize_dname(name);
-    else
-        owner = normalize_dname(s->zone == "." ? name + "." : name + "." + s->zone);
+    } else {
+        // "web.rais.test" in zone rais.test is almost surely meant as the
+        // absolute name, not web.rais.test.rais.test.: refuse the guess.
+        auto as_absolute = normalize_dname(name);
+        if (*zone != "." && as_absolute && (names_equal(*as_absolute, *zone) || is_subdomain(*as_absolute, *zone))) {
+            *error = "dns_name '" + name + "' ends in dns_zone " + *zone + " without a trailing dot: write it relative to "
+                     "the zone, or absolute with a trailing dot ('" + name + ".')";
+            return std::nullopt;
+        }
+        owner = normalize_dname(*zone == "." ? name + "." : name + "." + *zone);
+    }
     if (!owner) {
-        *error = "dns_name '" + name + "' is not a domain name (or too long within " + s->zone + ")";
-        return nullptr;
+        *error = "dns_name '" + name + "' is not a domain name (or too long within " + *zone + ")";
+        return std::nullopt;
     }
-    if (!names_equal(*owner, s->zone) && !is_subdomain(*owner, s->zone)) {
-        *error = "dns_name '" + name + "' is not within dns_zone " + s->zone;
-        return nullptr;
+    if (!names_equal(*owner, *zone) && !is_subdomain(*owner, *zone)) {
+        *error = "dns_name '" + name + "' is not within dns_zone " + *zone;
+        return std::nullopt;
     }
+    return owner;
+}
+
+namespace {
+
+// Everything create() and check() verify. On error: the parameter, the
+// message (which names it too) and whether the fault is this host's (the key
+// file is a local file) rather than the group-wide values'.
+bool prepare(const DnsTarget& t, Settings* s, std::string* key, std::string* error, bool* host_local) {
+    *host_local = false;
+    *key = "dns_server";
+    if (!parse_server(trim(t.server), s, error)) return false;
+    auto zone = normalize_dname(trim(t.zone));
+    *key = trim(t.zone).empty() || !zone ? "dns_zone" : "dns_name";
+    auto owner = dns_owner_name(t.zone, t.name, error);
+    if (!owner) return false;
+    s->zone = *zone;
     s->owner = *owner;
 
+    *key = "dns_ttl";
     if (t.ttl > kMaxTtl) {
         *error = "dns_ttl " + std::to_string(t.ttl) + " is larger than " + std::to_string(kMaxTtl);
-        return nullptr;
+        return false;
     }
     s->ttl = t.ttl;
 
     if (!t.key_file.empty()) {
+        *key = "dns_key";
+        *host_local = true;
         gchar* raw = nullptr;
         gsize len = 0;
         GError* gerr = nullptr;
         if (!g_file_get_contents(t.key_file.c_str(), &raw, &len, &gerr)) {
             GErrorPtr e(gerr);
             *error = "dns_key " + t.key_file + ": " + (e ? e->message : "cannot read");
-            return nullptr;
+            return false;
         }
         GCharPtr contents(raw);
         std::string why;
-        auto key = parse_bind_key(std::string(contents.get(), len), &why);
-        if (!key) {
+        auto tsig = parse_bind_key(std::string(contents.get(), len), &why);
+        if (!tsig) {
             *error = "dns_key " + t.key_file + ": " + why;
-            return nullptr;
+            return false;
         }
-        auto alg = ldns_algorithm_name(key->algorithm, &why);
+        auto alg = ldns_algorithm_name(tsig->algorithm, &why);
         if (!alg) {   // parse_bind_key() checked it already
             *error = "dns_key " + t.key_file + ": " + why;
-            return nullptr;
+            return false;
         }
         s->ldns_algorithm = *alg;
-        s->key = std::move(key);
+        s->key = std::move(tsig);
     }
+    *host_local = false;
+    key->clear();
+    return true;
+}
 
+}  // namespace
+
+std::optional<DnsCheck> DnsUpdater::check(const DnsTarget& t) {
+    Settings s;
+    DnsCheck c;
+    if (prepare(t, &s, &c.key, &c.message, &c.host_local)) return std::nullopt;
+    return c;
+}
+
+std::unique_ptr<DnsUpdater> DnsUpdater::create(const DnsTarget& t, std::string* error) {
+    std::string scratch, key;
+    if (!error) error = &scratch;
+    auto s = std::make_shared<Settings>();
+    bool host_local = false;
+    if (!prepare(t, s.get(), &key, error, &host_local)) return nullptr;
     auto impl = std::make_shared<Impl>();
     impl->settings = std::move(s);
     return std::make_unique<DnsUpdater>(std::move(impl));

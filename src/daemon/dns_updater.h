@@ -59,6 +59,23 @@ struct TsigKey {
 // and *error says what and where ("line 3: ..."); the caller names the file.
 std::optional<TsigKey> parse_bind_key(const std::string& text, std::string* error);
 
+// The absolute owner name ("web.rais.test.") of dns_name within dns_zone
+// (DESIGN §5.1): "@" is the zone's apex; a name with a trailing dot is
+// absolute and must lie within the zone; any other name is relative to the
+// zone, except one that already ends in the zone's name without the
+// trailing dot ("web.rais.test" in rais.test), refused as ambiguous. On
+// error returns nullopt and *error names the parameter and the value.
+std::optional<std::string> dns_owner_name(const std::string& zone, const std::string& name, std::string* error);
+
+// Why a DNS target cannot be used: the parameter (dns_server, dns_zone,
+// dns_name, dns_ttl, dns_key), a message naming it, and whether the fault is
+// this host's own (the key file: unreadable or malformed here) rather than
+// the group-wide values'.
+struct DnsCheck {
+    std::string key, message;
+    bool host_local = false;
+};
+
 enum class DnsOutcome {
     Ok,             // done; published is the server's set
     Prerequisite,   // the server's RRsets were not `expected` (NXRRSET/YXRRSET): nothing changed
@@ -86,6 +103,9 @@ public:
     // Validates the target and reads and checks the key file. Returns nullptr
     // and sets *error naming the parameter or file and the problem.
     static std::unique_ptr<DnsUpdater> create(const DnsTarget& t, std::string* error);
+    // What create() checks (the same code), keeping nothing: nullopt when
+    // create() would succeed. Reads the key file; sends nothing.
+    static std::optional<DnsCheck> check(const DnsTarget& t);
     ~DnsUpdater();   // cancels: a pending Done never runs after destruction
     DnsUpdater(const DnsUpdater&) = delete;
     DnsUpdater& operator=(const DnsUpdater&) = delete;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <vector>
 
 #include "core/glib_ptr.h"
 #include "daemon/child_process.h"
@@ -13,6 +14,9 @@ namespace rais {
 namespace {
 
 constexpr unsigned kMaxRoundMs = 10000;
+// Only the status line is read; a server sending an endless line is not
+// buffered beyond this.
+constexpr std::size_t kMaxStatusLine = 512;
 
 enum class Kind { Tcp, Http, Exec };
 
@@ -138,8 +142,8 @@ struct Probe {
     std::unique_ptr<ChildProcess> child;
     GObjectPtr<GSocketClient> client;
     GObjectPtr<GSocketConnection> conn;
-    GObjectPtr<GDataInputStream> reader;
     std::string request;
+    std::string head;                 // the answer's first bytes, up to kMaxStatusLine
 };
 
 struct Round {
@@ -154,6 +158,8 @@ struct ProbeRef {
     std::weak_ptr<Round> round;
     std::size_t index = 0;
     HealthTests::Impl* owner = nullptr;
+    // A read's buffer: it lives as long as the read, even past its round.
+    std::vector<char> chunk = {};
 };
 
 }  // namespace
@@ -217,6 +223,9 @@ struct HealthTests::Impl {
         case Kind::Tcp:
         case Kind::Http: {
             p.client.reset(g_socket_client_new());
+            // Straight to the host: an http_proxy in raisd's environment must
+            // not turn a test of this host into a test of the proxy.
+            g_socket_client_set_enable_proxy(p.client.get(), FALSE);
             auto ref = std::make_unique<ProbeRef>(ProbeRef{r, i, this});
             g_socket_client_connect_to_host_async(p.client.get(), p.spec.host.c_str(),
                                                   static_cast<guint16>(p.spec.port), r->cancel.get(), on_connected,
@@ -256,26 +265,36 @@ struct HealthTests::Impl {
         Impl* self = ref->owner;
         Probe& p = r->probes[ref->index];
         if (!ok) return self->finish(r, ref->index, false, std::string("sending the request: ") + errp->message);
-        GInputStream* in = g_io_stream_get_input_stream(G_IO_STREAM(p.conn.get()));
-        p.reader.reset(g_data_input_stream_new(in));
-        g_data_input_stream_read_line_async(p.reader.get(), G_PRIORITY_DEFAULT, r->cancel.get(), on_line,
-                                            ref.release());
+        read_more(r, p, std::move(ref));
     }
 
-    static void on_line(GObject* src, GAsyncResult* res, gpointer data) {
+    static void read_more(const std::shared_ptr<Round>& r, Probe& p, std::unique_ptr<ProbeRef> ref) {
+        ref->chunk.resize(kMaxStatusLine - p.head.size());
+        GInputStream* in = g_io_stream_get_input_stream(G_IO_STREAM(p.conn.get()));
+        char* buf = ref->chunk.data();
+        std::size_t size = ref->chunk.size();
+        g_input_stream_read_async(in, buf, size, G_PRIORITY_DEFAULT, r->cancel.get(), on_read, ref.release());
+    }
+
+    static void on_read(GObject* src, GAsyncResult* res, gpointer data) {
         std::unique_ptr<ProbeRef> ref(static_cast<ProbeRef*>(data));
         GError* err = nullptr;
-        gsize len = 0;
-        GCharPtr line(g_data_input_stream_read_line_finish(G_DATA_INPUT_STREAM(src), res, &len, &err));
+        gssize n = g_input_stream_read_finish(G_INPUT_STREAM(src), res, &err);
         GErrorPtr errp(err);
         auto r = ref->round.lock();
         if (!r) return;
         Impl* self = ref->owner;
-        if (!line) {
+        Probe& p = r->probes[ref->index];
+        if (n < 0)
             return self->finish(r, ref->index, false,
-                                errp ? std::string("reading the answer: ") + errp->message : "no answer");
-        }
-        GCharPtr valid(g_utf8_make_valid(line.get(), static_cast<gssize>(len)));
+                                std::string("reading the answer: ") + (errp ? errp->message : "error"));
+        p.head.append(ref->chunk.data(), static_cast<std::size_t>(n));
+        auto eol = p.head.find('\n');
+        if (eol == std::string::npos && n > 0 && p.head.size() < kMaxStatusLine)
+            return read_more(r, p, std::move(ref));
+        if (p.head.empty()) return self->finish(r, ref->index, false, "no answer");
+        std::string line = p.head.substr(0, eol);
+        GCharPtr valid(g_utf8_make_valid(line.data(), static_cast<gssize>(line.size())));
         std::string first = g_strstrip(valid.get());
         auto status = parse_http_status(first);
         if (!status) return self->finish(r, ref->index, false, "not an HTTP answer: '" + first.substr(0, 80) + "'");
@@ -290,7 +309,6 @@ struct HealthTests::Impl {
         p.ok = ok;
         p.why = why;
         // Close the connection now: a test must not hold sockets open.
-        p.reader.reset();
         p.conn.reset();
         if (--r->pending == 0 && round == r) end_round();
     }

@@ -11,7 +11,9 @@
 // up fails with "timed out". The round's verdict goes to the sink, one per
 // round; the Member counts `test_failures` verdicts in a row.
 //
-// Invariants: nothing blocks the loop (GIO async sockets, child processes);
+// Invariants: nothing blocks the loop: host names are resolved by GIO's
+// asynchronous resolver (a worker thread), connects and reads are GIO async
+// calls, exec: runs through ChildProcess;
 // destroying HealthTests cancels the running round, and no verdict arrives
 // after that.
 #pragma once

@@ -15,12 +15,15 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
 #include <sstream>
+
+#include "core/codec.h"
 
 namespace rais {
 
@@ -84,6 +87,90 @@ std::optional<LoadSpec> parse_load_spec(const std::string& spec, std::string* wh
     return s;
 }
 
+namespace {
+
+// At most 80 bytes of what a script printed, fit for one log line.
+std::string printable(const std::string& s) {
+    std::string out = s.substr(0, 80);
+    for (auto& c : out)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+    return out + (s.size() > 80 ? "..." : "");
+}
+
+std::string number_text(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+}
+
+// A plain decimal number: digits, at most one '.', an optional exponent.
+// Refuses what strtod would also take (nan, inf, hex, a sign, blanks).
+std::optional<double> parse_plain_number(const std::string& t, std::string* why) {
+    auto bad = [why, &t](const std::string& text) -> std::optional<double> {
+        if (why) *why = "'" + t + "' " + text;
+        return std::nullopt;
+    };
+    if (t.empty()) return bad("is empty");
+    if (t[0] == '-') return bad("is negative");
+    std::size_t i = 0, digits = 0;
+    while (i < t.size() && g_ascii_isdigit(t[i])) i++, digits++;
+    if (i < t.size() && t[i] == '.') {
+        i++;
+        while (i < t.size() && g_ascii_isdigit(t[i])) i++, digits++;
+    }
+    if (digits == 0) return bad("is not a number");
+    if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
+        i++;
+        if (i < t.size() && (t[i] == '+' || t[i] == '-')) i++;
+        std::size_t exp_digits = 0;
+        while (i < t.size() && g_ascii_isdigit(t[i])) i++, exp_digits++;
+        if (exp_digits == 0) return bad("is not a number");
+    }
+    if (i != t.size()) return bad("is not a number");
+    errno = 0;
+    char* end = nullptr;
+    double v = g_ascii_strtod(t.c_str(), &end);
+    if (errno == ERANGE || !std::isfinite(v) || end != t.c_str() + t.size()) return bad("is out of range");
+    return v;
+}
+
+}  // namespace
+
+std::optional<std::string> check_sample(double load, double capacity) {
+    auto in_range = [](double v) { return std::isfinite(v) && v >= 0 && v < kMaxLoadValue; };
+    const std::string range = " is not a number in [0, " + number_text(kMaxLoadValue) + ")";
+    if (!in_range(load)) return "load " + number_text(load) + range;
+    if (!in_range(capacity)) return "capacity " + number_text(capacity) + range;
+    return std::nullopt;
+}
+
+std::optional<std::pair<double, double>> parse_exec_load(const std::string& text, std::string* why) {
+    auto bad = [why](const std::string& t) -> std::optional<std::pair<double, double>> {
+        if (why) *why = t;
+        return std::nullopt;
+    };
+    if (text.find_first_of("\r\n") != std::string::npos) return bad("more than one line");
+    std::vector<std::string> fields;
+    std::size_t i = 0;
+    while (i < text.size()) {
+        if (text[i] == ' ' || text[i] == '\t') {
+            i++;
+            continue;
+        }
+        std::size_t end = text.find_first_of(" \t", i);
+        if (end == std::string::npos) end = text.size();
+        fields.push_back(text.substr(i, end - i));
+        i = end;
+    }
+    if (fields.size() != 2) return bad("expected two numbers, found " + std::to_string(fields.size()) + " fields");
+    std::string w;
+    auto load = parse_plain_number(fields[0], &w);
+    if (!load) return bad("LOAD " + w);
+    auto cap = parse_plain_number(fields[1], &w);
+    if (!cap) return bad("CAPACITY " + w);
+    return std::make_pair(*load, *cap);
+}
+
 std::optional<std::pair<double, double>> parse_proc_stat(const std::string& text) {
     std::istringstream in(text);
     std::string line;
@@ -91,8 +178,15 @@ std::optional<std::pair<double, double>> parse_proc_stat(const std::string& text
         if (line.rfind("cpu ", 0) != 0) continue;
         std::istringstream f(line.substr(4));
         std::vector<double> v;
-        double x;
-        while (f >> x) v.push_back(x);
+        std::string field;
+        while (f >> field) {
+            // Kernel counters: unsigned 64-bit integers, nothing else.
+            if (field.size() > 20 || field.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+            errno = 0;
+            unsigned long long n = std::strtoull(field.c_str(), nullptr, 10);
+            if (errno == ERANGE) return std::nullopt;
+            v.push_back(static_cast<double>(n));
+        }
         if (v.size() < 4) return std::nullopt;
         // user nice system idle iowait irq softirq steal guest guest_nice:
         // the kernel already counts guest and guest_nice in user and nice.
@@ -102,6 +196,16 @@ std::optional<std::pair<double, double>> parse_proc_stat(const std::string& text
         return std::make_pair(total - idle, total);
     }
     return std::nullopt;
+}
+
+std::optional<double> cpu_load(const std::pair<double, double>& before, const std::pair<double, double>& after,
+                               double cpus) {
+    double total = after.second - before.second;
+    if (!(total > 0) || !std::isfinite(total)) return std::nullopt;
+    double share = std::clamp((after.first - before.first) / total, 0.0, 1.0);
+    if (!std::isfinite(share)) return std::nullopt;
+    if (!(cpus >= 1)) cpus = 1;
+    return share * 100.0 * cpus;
 }
 
 std::optional<LinkCounters> parse_link_stats(const void* nlmsg, std::size_t len) {
@@ -140,8 +244,9 @@ std::optional<double> parse_link_speed(const std::string& text) {
     while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
     if (t.empty() || t.size() > 9 || t.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
     double mbit = std::strtod(t.c_str(), nullptr);
-    if (mbit <= 0) return std::nullopt;
-    return mbit * 1e6 / 8;
+    double bytes = mbit * 1e6 / 8;
+    if (!(bytes > 0) || bytes >= kMaxLoadValue) return std::nullopt;
+    return bytes;
 }
 
 std::optional<SockEntry> parse_inet_diag(const void* nlmsg, std::size_t len) {
@@ -366,11 +471,16 @@ void LoadMeter::fail(const std::string& kind, int level, const std::string& text
 }
 
 void LoadMeter::report(double load, double measured_capacity) {
+    double capacity = capacity_ ? *capacity_ : measured_capacity;
+    if (auto why = check_sample(load, capacity)) {
+        fail("range", 3, "ignored a sample: " + *why + "; keeping the last good one");
+        return;
+    }
     if (!failing_.empty()) {
         log_(1, "load=" + spec_ + ": sampling again");
         failing_.clear();
     }
-    sink_(load, capacity_ ? *capacity_ : measured_capacity);
+    sink_(load, capacity);
 }
 
 void LoadMeter::sample() {
@@ -392,12 +502,10 @@ void LoadMeter::sample_cpu() {
         fail("proc_stat", 3, "cannot read the cpu line of /proc/stat");
         return;
     }
-    double cpus = static_cast<double>(sysconf(_SC_NPROCESSORS_ONLN));
-    if (last_cpu_ && now->second > last_cpu_->second) {
-        double busy = (now->first - last_cpu_->first) / (now->second - last_cpu_->second);
-        report(busy * 100.0 * cpus, 100.0 * cpus);
-    }
-    last_cpu_ = now;
+    double cpus = std::max(1.0, static_cast<double>(sysconf(_SC_NPROCESSORS_ONLN)));
+    auto previous = std::exchange(last_cpu_, now);
+    if (!previous) return;
+    if (auto load = cpu_load(*previous, *now, cpus)) report(*load, 100.0 * cpus);
 }
 
 void LoadMeter::sample_net() {
@@ -483,13 +591,19 @@ void LoadMeter::sample_exec() {
     o.timeout_ms = interval_ms_;  // a hung load command is killed after one interval
     o.merge_stderr = false;
     exec_ = std::make_unique<ChildProcess>(std::vector<std::string>{path}, o, [this](const ChildResult& r) {
-        double load = 0, cap = 0;
-        if (!r.ok() || std::sscanf(r.output.c_str(), "%lf %lf", &load, &cap) != 2 || load < 0 || cap < 0) {
-            fail("exec", 3, "printed no 'LOAD CAPACITY' line (" + r.status() +
-                                (r.output.empty() ? "" : ", printed '" + r.output.substr(0, 80) + "'") + ")");
+        if (!r.ok()) {
+            std::string printed = r.output.empty() ? "" : ", printed '" + printable(r.output) + "'";
+            fail("exec", 3, "failed (" + r.status() + printed + "); keeping the last good sample");
             return;
         }
-        report(load, cap);
+        std::string why;
+        auto v = parse_exec_load(r.output, &why);
+        if (!v) {
+            fail("exec:output", 3, "printed '" + printable(r.output) + "', not 'LOAD CAPACITY' (" + why +
+                                       "); keeping the last good sample");
+            return;
+        }
+        report(v->first, v->second);
     });
 }
 

@@ -16,6 +16,13 @@
 //   exec:PATH    PATH prints "LOAD CAPACITY"; killed after one interval.
 // A configured `capacity` replaces the measured one for every measure.
 //
+// Every number from outside (a script's output, /proc/stat, netlink
+// counters, /sys link speed) is hostile: a sample reaches the Sink only if
+// load and capacity are finite, >= 0 and below kMaxLoadValue (the bound
+// peers enforce on Info, core/codec.h). A bad sample is a failed sample:
+// logged once per kind of failure, nothing sent, so the Member keeps the
+// last good value.
+//
 // Invariants: nothing here blocks the main loop for longer than one netlink
 // request/answer (the kernel answers in our own syscalls; a bounded poll
 // guards the rest) or a small /proc or /sys read. Rates need two samples,
@@ -66,10 +73,29 @@ struct LoadSpec {
 // what is wrong with it (without the "load=VALUE" prefix).
 std::optional<LoadSpec> parse_load_spec(const std::string& spec, std::string* why = nullptr);
 
+// Why (load, capacity) must not be sent, or nullopt when both are finite,
+// >= 0 and below kMaxLoadValue.
+std::optional<std::string> check_sample(double load, double capacity);
+
+// Parses what a load=exec: program printed (ChildResult::output, trimmed):
+// exactly one line "LOAD CAPACITY", two plain decimal numbers ("12", "0.5",
+// "1e3") separated by blanks. nan, inf, hex, negative numbers, numbers that
+// overflow or underflow, a missing or an extra field are refused with *why.
+// The range is check_sample's business.
+std::optional<std::pair<double, double>> parse_exec_load(const std::string& text, std::string* why = nullptr);
+
 // Parses the aggregate "cpu" line of /proc/stat: returns (busy, total)
 // jiffies. Idle and iowait are not busy; guest time is already part of user
-// time, so it is not added to the total a second time.
+// time, so it is not added to the total a second time. Every field must be a
+// plain unsigned integer.
 std::optional<std::pair<double, double>> parse_proc_stat(const std::string& text);
+
+// load=cpu between two parse_proc_stat samples: busy share x 100 x cpus
+// (cpus < 1 counts as 1). nullopt when no time passed or the total went
+// backwards. The share is clamped to [0, 1]: iowait may go backwards
+// (proc(5)), which would otherwise read as more than 100% busy.
+std::optional<double> cpu_load(const std::pair<double, double>& before, const std::pair<double, double>& after,
+                               double cpus);
 
 // A link's byte counters as one RTM_NEWLINK message shows them.
 struct LinkCounters {
@@ -91,7 +117,8 @@ std::optional<double> link_rate(const LinkCounters& before, std::int64_t before_
                                 std::int64_t after_us);
 
 // Parses /sys/class/net/IFACE/speed (Mbit/s) into bytes/s. nullopt when the
-// speed is unknown: -1 (link down, virtual device), 0, empty or garbage.
+// speed is unknown: -1 (link down, virtual device), 0, empty, garbage or
+// beyond kMaxLoadValue.
 std::optional<double> parse_link_speed(const std::string& text);
 
 // The local end of one socket from a sock_diag dump. A v4-mapped IPv6

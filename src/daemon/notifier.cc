@@ -1,5 +1,6 @@
 #include "daemon/notifier.h"
 
+#include <gio/gio.h>
 #include <glib.h>
 
 #include <algorithm>
@@ -20,7 +21,8 @@ constexpr std::size_t kMaxRunning = 8;
 constexpr std::size_t kMaxQueued = 256;
 constexpr double kAlertCacheS = 10;
 constexpr unsigned kCibTimeoutMs = 10000;
-constexpr int kDebug = 0, kInfo = 1, kWarning = 3;
+constexpr int kDebug = 0, kInfo = 1, kWarning = 3, kError = 4;
+constexpr guint kResolveRetryS = 30;
 
 // Pacemaker durations: "15", "15s", "1500ms", "2min", "1m", "1h".
 std::optional<unsigned> parse_duration_ms(std::string v) {
@@ -152,10 +154,88 @@ std::string format_alert_time(const std::string& format, std::int64_t unix_us) {
     return s ? std::string(s.get()) : std::string();
 }
 
+struct TrapResolution::State {
+    Done done;
+};
+
+namespace {
+struct ResolveJob {
+    std::vector<std::string> targets;   // the worker's own copy
+    std::vector<std::string> peers;
+    std::string error;
+    bool ok = false;
+};
+}  // namespace
+
+std::unique_ptr<TrapResolution> TrapResolution::start(const std::vector<std::string>& targets, Done done) {
+    auto state = std::make_shared<State>();
+    state->done = std::move(done);
+    auto* job = new ResolveJob{targets, {}, {}, false};   // owned by the task (task data)
+    auto* owner = new std::weak_ptr<State>(state);        // owned by the completion callback
+    GTask* task = g_task_new(
+        nullptr, nullptr,
+        [](GObject*, GAsyncResult* res, gpointer p) {
+            std::unique_ptr<std::weak_ptr<State>> w(static_cast<std::weak_ptr<State>*>(p));
+            auto* j = static_cast<ResolveJob*>(g_task_get_task_data(G_TASK(res)));
+            if (auto st = w->lock()) st->done(j->ok, j->peers, j->error);
+        },
+        owner);
+    g_task_set_task_data(task, job, [](gpointer p) { delete static_cast<ResolveJob*>(p); });
+    g_task_run_in_thread(task, [](GTask* t, gpointer, gpointer data, GCancellable*) {
+        auto* j = static_cast<ResolveJob*>(data);
+        j->ok = TrapSender::resolve_targets(j->targets, &j->peers, &j->error);
+        g_task_return_boolean(t, TRUE);
+    });
+    g_object_unref(task);
+    return std::make_unique<TrapResolution>(std::move(state));
+}
+
 struct Notifier::Impl {
     Options opts;
     Log log;
     std::unique_ptr<TrapSender> traps;
+    // Until the trap hosts resolve: the pending resolution, the traps that
+    // wait for it, and the retry after a failure.
+    std::unique_ptr<TrapResolution> resolving;
+    std::deque<TrapEvent> waiting_traps;
+    guint resolve_retry = 0;
+    bool said_unresolved = false;
+
+    ~Impl() {
+        if (resolve_retry) g_source_remove(resolve_retry);
+    }
+
+    void resolve_traps() {
+        resolving = TrapResolution::start(
+            opts.snmp_traps, [this](bool ok, const std::vector<std::string>& peers, const std::string& error) {
+                std::string err = error;
+                if (ok) traps = TrapSender::open(opts.snmp_traps, peers, opts.snmp_community, log, &err);
+                if (!traps) {
+                    if (!said_unresolved)
+                        log(kError, "SNMP traps: " + err + "; retrying every " + std::to_string(kResolveRetryS) +
+                                        " s, traps wait");
+                    said_unresolved = true;
+                    resolve_retry = g_timeout_add_seconds(
+                        kResolveRetryS,
+                        [](gpointer p) -> gboolean {
+                            auto* self = static_cast<Impl*>(p);
+                            self->resolve_retry = 0;
+                            self->resolve_traps();
+                            return G_SOURCE_REMOVE;
+                        },
+                        this);
+                    resolving.reset();   // allowed from inside `done`
+                    return;
+                }
+                if (said_unresolved) log(kInfo, "SNMP traps: the trap hosts resolve again");
+                said_unresolved = false;
+                while (!waiting_traps.empty()) {
+                    traps->send(waiting_traps.front());
+                    waiting_traps.pop_front();
+                }
+                resolving.reset();
+            });
+    }
 
     // alerts
     std::vector<AlertAgent> alerts;
@@ -177,7 +257,7 @@ struct Notifier::Impl {
     static double mono() { return static_cast<double>(g_get_monotonic_time()) / 1e6; }
 
     void notify(const Event& e, std::int64_t wall_us) {
-        if (traps) {
+        if (!opts.snmp_traps.empty()) {
             TrapEvent t;
             t.kind = to_string(e.kind);
             t.group = opts.group;
@@ -185,7 +265,15 @@ struct Notifier::Impl {
             t.address = e.address ? e.address->str() : "";
             t.reason = e.reason;
             t.unix_ms = wall_us / 1000;
-            traps->send(t);
+            if (traps) {
+                traps->send(t);
+            } else if (waiting_traps.size() < kMaxQueued) {
+                waiting_traps.push_back(std::move(t));
+            } else {
+                log(kWarning, "SNMP traps: " + std::to_string(waiting_traps.size()) +
+                                  " traps already wait for the trap hosts to resolve; " + to_string(e.kind) +
+                                  " not sent");
+            }
         }
         if (!opts.alerts) return;
         if (waiting.size() >= kMaxQueued) {
@@ -314,14 +402,24 @@ std::unique_ptr<Notifier> Notifier::create(const Options& opts, Log log, std::st
     impl->opts = opts;
     impl->log = log;
     if (!opts.snmp_traps.empty()) {
-        std::string err;
-        impl->traps = TrapSender::create(opts.snmp_traps, opts.snmp_community, log, &err);
-        if (!impl->traps) {
-            if (error) *error = "parameter 'snmp_traps': " + err;
+        if (auto e = TrapSender::check(opts.snmp_traps, opts.snmp_community)) {
+            if (error)
+                *error = std::string(opts.snmp_community.empty() ? "parameter 'snmp_community': "
+                                                                 : "parameter 'snmp_traps': ") + *e;
             return nullptr;
         }
+        if (opts.snmp_peers.size() == opts.snmp_traps.size()) {
+            std::string err;
+            impl->traps = TrapSender::open(opts.snmp_traps, opts.snmp_peers, opts.snmp_community, log, &err);
+            if (!impl->traps) {
+                if (error) *error = "parameter 'snmp_traps': " + err;
+                return nullptr;
+            }
+        }
     }
-    return std::make_unique<Notifier>(std::move(impl));
+    auto n = std::make_unique<Notifier>(std::move(impl));
+    if (!n->impl_->opts.snmp_traps.empty() && !n->impl_->traps) n->impl_->resolve_traps();
+    return n;
 }
 
 Notifier::Notifier(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

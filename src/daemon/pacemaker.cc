@@ -14,6 +14,7 @@
 #undef namespace
 
 #include "daemon/child_process.h"
+#include "daemon/fencing_state.h"
 
 namespace rais {
 
@@ -45,8 +46,9 @@ struct PacemakerLink::Impl {
     // stonith-enabled
     guint poll = 0;
     std::unique_ptr<ChildProcess> query;
-    bool have_answer = false;
-    std::optional<bool> stonith;
+    bool have_answer = false;           // the callback has been told once
+    StonithState stonith;
+    bool said_query_failed = false;
 
     // node attributes
     std::map<std::string, std::string> published, wanted;
@@ -160,19 +162,43 @@ struct PacemakerLink::Impl {
             std::vector<std::string>{"crm_attribute", "--type", "crm_config", "--name", "stonith-enabled", "--query",
                                      "--quiet", "--default", "true"},
             o, [this](const ChildResult& r) {
-                std::optional<bool> v;
+                StonithAnswer answer = StonithAnswer::Failed;
                 std::string detail;
                 if (r.ok() && !r.output.empty()) {
-                    v = crm_true(r.output);
+                    answer = StonithAnswer::Value;
                     detail = "the cluster's stonith-enabled is " + r.output;
+                } else if (!r.started && !crm_attribute_installed()) {
+                    // Only this means "no fencing": a failed query is unknown, not off.
+                    answer = StonithAnswer::NotInstalled;
+                    detail = std::string("Pacemaker is not installed (no crm_attribute in ") + kChildPath +
+                             "), so nothing fences";
                 } else {
-                    detail = "Pacemaker does not answer (crm_attribute: " + r.status() + ")";
+                    detail = "Pacemaker does not answer (crm_attribute: " + r.status() +
+                             (r.output.empty() ? "" : ": " + r.output.substr(0, 200)) + ")";
                 }
-                if (have_answer && v == stonith) return;
+                StonithState next =
+                    next_stonith_state(stonith, answer, answer == StonithAnswer::Value && crm_true(r.output), detail);
+                bool changed = !have_answer || next.enabled != stonith.enabled;
+                if (answer == StonithAnswer::Failed && !said_query_failed)
+                    cb.log(kWarning, "stonith-enabled: " + next.detail);
+                said_query_failed = answer == StonithAnswer::Failed;
                 have_answer = true;
-                stonith = v;
-                cb.stonith_enabled(v, detail);
+                stonith = next;
+                if (changed) cb.stonith_enabled(stonith.enabled, stonith.detail);
             });
+    }
+
+    // Looked up where ChildProcess looks (its fixed PATH), not in raisd's own.
+    static bool crm_attribute_installed() {
+        std::string dirs = kChildPath;
+        for (std::size_t b = 0; b <= dirs.size();) {
+            std::size_t e = dirs.find(':', b);
+            if (e == std::string::npos) e = dirs.size();
+            std::string path = dirs.substr(b, e - b) + "/crm_attribute";
+            if (g_file_test(path.c_str(), G_FILE_TEST_IS_EXECUTABLE)) return true;
+            b = e + 1;
+        }
+        return false;
     }
 
     // ------------------------------------------------------------ attributes

@@ -8,7 +8,9 @@
 //    fencer restart), so raisd never depends on starting after Pacemaker.
 //  - Whether the cluster fences: `stonith-enabled` read from the CIB with
 //    crm_attribute (child process, never blocking the loop) at start and
-//    every 10 s; "unknown" when Pacemaker does not answer.
+//    every 10 s. A failed query keeps the last answer (unknown is not off,
+//    DESIGN §4 rule 8; fencing_state.h); only a host without crm_attribute
+//    (Pacemaker not installed) reports "off".
 //  - Transient node attributes (rais-GROUP-addresses/-util/-role) written
 //    with attrd_updater as a child process (no public attrd API in 2.1.5),
 //    one at a time, only when a value changed, the newest value winning.
@@ -30,8 +32,10 @@ public:
     struct Callbacks {
         // Fencing confirmed `target` (a node name) down.
         std::function<void(const std::string& target, const std::string& detail)> fenced;
-        // stonith-enabled as the CIB says; nullopt when Pacemaker does not
-        // answer. Called at every change (and once at the first answer).
+        // stonith-enabled as last known: nullopt until the first real
+        // answer (count it as on), false when Pacemaker is not installed. A
+        // failed query never changes it. Called at every change of the value
+        // (and once at the first query, answered or not).
         std::function<void(std::optional<bool> enabled, const std::string& detail)> stonith_enabled;
         std::function<void(int level, const std::string& text)> log;
     };

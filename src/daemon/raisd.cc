@@ -3,6 +3,7 @@
 //   raisd --config FILE [--foreground] [--log-file FILE] [--debug]
 //         [--run-dir DIR] [--node-name NAME]
 //   raisd --check --config FILE
+//   raisd --check-group NAME
 //
 // Exit status: 0 after a graceful stop, 1 on a runtime failure (corosync
 // gone, no netlink), 2 on a usage error, 6 when the configuration is invalid
@@ -10,17 +11,17 @@
 // lacks the interface or a file it names (OCF_ERR_INSTALLED: the agent keeps
 // the clone off this host only), with a message naming the file, the key and
 // the problem.
-#include <net/if.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string>
 
+#include "common/group_name.h"
 #include "daemon/daemon.h"
-#include "daemon/health_tests.h"
-#include "daemon/load_meter.h"
 #include "daemon/log.h"
+#include "daemon/validate.h"
 
 namespace {
 
@@ -28,6 +29,7 @@ const char* kUsage =
     "usage: raisd --config FILE [--foreground] [--log-file FILE] [--debug]\n"
     "             [--run-dir DIR] [--node-name NAME]\n"
     "       raisd --check --config FILE\n"
+    "       raisd --check-group NAME\n"
     "\n"
     "Runs one rais service group on this host: joins the group's corosync\n"
     "process group, serves the addresses its leader assigns, and answers\n"
@@ -38,7 +40,10 @@ const char* kUsage =
     "  --check           validate FILE against this host (every parameter,\n"
     "                    the interface, the files it names) and exit: 0 valid,\n"
     "                    6 invalid, 5 valid but this host lacks the interface\n"
-    "                    or a file it names; one line names the parameter\n"
+    "                    or a file it names, or a trap host does not resolve\n"
+    "                    here; one line names the parameter. Start and reload\n"
+    "                    (SIGHUP) run the same checks\n"
+    "  --check-group NAME  exit 0 if NAME is a valid group name, else 6\n"
     "  --foreground      do not detach; log to stderr as well as syslog\n"
     "  --log-file FILE   also log to FILE\n"
     "  --debug           log debug messages\n"
@@ -48,28 +53,6 @@ const char* kUsage =
     "\n"
     "SIGTERM: graceful stop (hand addresses over, then exit). SIGHUP: reload\n"
     "the file (every key but group and nic).\n";
-
-// What parse_config cannot know: whether this host has the interface and
-// the files the configuration names.
-std::optional<std::string> check_host(const rais::GroupConfig& cfg) {
-    if (!cfg.nic.empty() && if_nametoindex(cfg.nic.c_str()) == 0)
-        return "parameter 'nic': no interface '" + cfg.nic + "' on this host";
-    auto executable = [](const std::string& key, const std::string& path) -> std::optional<std::string> {
-        if (access(path.c_str(), X_OK) != 0)
-            return "parameter '" + key + "': '" + path + "' is not an executable file (" + std::strerror(errno) + ")";
-        return std::nullopt;
-    };
-    if (!cfg.hook.empty())
-        if (auto e = executable("hook", cfg.hook)) return e;
-    if (cfg.load.rfind("exec:", 0) == 0)
-        if (auto e = executable("load", cfg.load.substr(5))) return e;
-    for (const auto& t : cfg.tests)
-        if (t.rfind("exec:", 0) == 0)
-            if (auto e = executable("tests", t.substr(5))) return e;
-    if (!cfg.dns_key.empty() && access(cfg.dns_key.c_str(), R_OK) != 0)
-        return "parameter 'dns_key': cannot read '" + cfg.dns_key + "' (" + std::strerror(errno) + ")";
-    return std::nullopt;
-}
 
 }  // namespace
 
@@ -91,6 +74,14 @@ int main(int argc, char** argv) {
         else if (a == "--log-file") log_file = value();
         else if (a == "--debug") debug = true;
         else if (a == "--check") check = true;
+        else if (a == "--check-group") {
+            // The agent's test of a group name: one rule for raisd, raisctl and the agent.
+            std::string g = value();
+            if (rais::valid_group_name(g)) return 0;
+            std::fprintf(stderr, "raisd: parameter 'group': '%s' is not a valid group name (%s)\n", g.c_str(),
+                         rais::kGroupNameRule);
+            return 6;
+        }
         else if (a == "--run-dir") opts.run_dir = value();
         else if (a == "--node-name") opts.node_name = value();
         else if (a == "--help" || a == "-h") {
@@ -113,22 +104,26 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "raisd: %s\n", err->c_str());
         return 6;
     }
-    if (auto err = rais::LoadMeter::check(cfg.load, cfg.capacity, cfg.nic)) {
-        std::fprintf(stderr, "raisd: %s: %s\n", opts.config_path.c_str(), err->c_str());
-        return 6;
-    }
-    if (auto err = rais::HealthTests::check(cfg.tests)) {
-        std::fprintf(stderr, "raisd: %s: %s\n", opts.config_path.c_str(), err->c_str());
-        return 6;
-    }
-    if (auto err = check_host(cfg)) {
-        std::fprintf(stderr, "raisd: %s: %s\n", opts.config_path.c_str(), err->c_str());
-        return 5;
+    // The same checks as a reload (Daemon::reload), plus the trap hosts'
+    // names, resolved here before detaching so a start that would fail
+    // fails with the right exit code.
+    auto problem = rais::validate_config(cfg, rais::read_two_node(true));
+    if (!problem) problem = rais::validate_trap_hosts(cfg);
+    if (problem) {
+        std::fprintf(stderr, "raisd: %s: %s\n", opts.config_path.c_str(), problem->message.c_str());
+        return problem->exit_code;
     }
     if (check) {
         std::printf("raisd: %s: valid\n", opts.config_path.c_str());
         return 0;
     }
+    // Before detaching, so a refused log file (a symlink planted in a
+    // directory hacluster can write) fails the start with its reason.
+    if (!log_file.empty())
+        if (auto err = rais::log_open_file(log_file)) {
+            std::fprintf(stderr, "raisd: %s\n", err->c_str());
+            return 1;
+        }
     if (!foreground && daemon(0, 0) != 0) {
         std::fprintf(stderr, "raisd: cannot detach: %s\n", std::strerror(errno));
         return 1;

@@ -382,14 +382,53 @@ struct TrapSender::Impl {
     }
 };
 
+std::optional<std::string> TrapSender::check(const std::vector<std::string>& targets, const std::string& community) {
+    if (targets.empty()) return std::string("no SNMP trap target");
+    if (community.empty()) return std::string("the SNMP community is empty");
+    for (const auto& text : targets) {
+        std::string host, why;
+        std::uint16_t port = 0;
+        if (!parse_target(text, &host, &port, &why)) return "target '" + text + "': " + why;
+    }
+    return std::nullopt;
+}
+
+bool TrapSender::resolve_targets(const std::vector<std::string>& targets, std::vector<std::string>* peers,
+                                 std::string* error) {
+    std::vector<std::string> out;
+    for (const auto& text : targets) {
+        std::string host, why, peer;
+        std::uint16_t port = 0;
+        if (!parse_target(text, &host, &port, &why) || !resolve(host, port, &peer, &why)) {
+            if (error) *error = "target '" + text + "': " + why;
+            return false;
+        }
+        out.push_back(peer);
+    }
+    *peers = std::move(out);
+    return true;
+}
+
 std::unique_ptr<TrapSender> TrapSender::create(const std::vector<std::string>& targets,
                                                const std::string& community, Log log, std::string* error) {
+    if (auto e = check(targets, community)) {
+        if (error) *error = *e;
+        return nullptr;
+    }
+    std::vector<std::string> peers;
+    if (!resolve_targets(targets, &peers, error)) return nullptr;
+    return open(targets, peers, community, std::move(log), error);
+}
+
+std::unique_ptr<TrapSender> TrapSender::open(const std::vector<std::string>& targets,
+                                             const std::vector<std::string>& peers, const std::string& community,
+                                             Log log, std::string* error) {
     auto fail = [&](const std::string& text) -> std::unique_ptr<TrapSender> {
         if (error) *error = text;
         return nullptr;
     };
-    if (targets.empty()) return fail("no SNMP trap target");
-    if (community.empty()) return fail("the SNMP community is empty");
+    if (auto e = check(targets, community)) return fail(*e);
+    if (peers.size() != targets.size()) return fail("the SNMP trap targets were not all resolved");
 
     std::lock_guard<std::mutex> lock(g_mutex);
     LogRoute route(log);
@@ -398,13 +437,13 @@ std::unique_ptr<TrapSender> TrapSender::create(const std::vector<std::string>& t
     auto impl = std::make_unique<Impl>();
     impl->log = log;
     std::set<std::string> seen;
-    for (const auto& text : targets) {
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+        const std::string& text = targets[i];
+        const std::string& peer = peers[i];
         if (!seen.insert(text).second) continue;   // the same receiver twice would get every trap twice
-        std::string host, why, peer;
-        std::uint16_t port = 0;
-        if (!parse_target(text, &host, &port, &why)) return fail("target '" + text + "': " + why);
-        if (!resolve(host, port, &peer, &why)) return fail("target '" + text + "': " + why);
-
+        // Only numeric peers: net-snmp would resolve a name here, blocking.
+        if (peer.rfind("udp:", 0) != 0 && peer.rfind("udp6:[", 0) != 0)
+            return fail("target '" + text + "': '" + peer + "' is not a resolved address");
         netsnmp_session s;
         snmp_sess_init(&s);
         s.version = SNMP_VERSION_2c;

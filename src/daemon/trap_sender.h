@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -51,6 +52,22 @@ public:
     // be parsed, resolved or opened, or when the community is empty.
     static std::unique_ptr<TrapSender> create(const std::vector<std::string>& targets,
                                               const std::string& community, Log log, std::string* error);
+    // The group-wide half of create()'s checks, without resolving: at least
+    // one target, each "HOST[:PORT]" well formed, the community not empty.
+    // nullopt when valid, else the reason naming the bad target.
+    static std::optional<std::string> check(const std::vector<std::string>& targets, const std::string& community);
+    // Resolves every target to net-snmp's numeric transport specifier
+    // ("udp:192.0.2.1:162", "udp6:[2001:db8::1]:162"), in order. Blocks on
+    // name resolution: call it from --check, before the main loop runs, or
+    // from a worker thread (thread-safe). false and *error naming the target
+    // when one does not resolve.
+    static bool resolve_targets(const std::vector<std::string>& targets, std::vector<std::string>* peers,
+                                std::string* error);
+    // create() with the targets already resolved (peers as resolve_targets()
+    // gives them, one per target): never resolves, never blocks.
+    static std::unique_ptr<TrapSender> open(const std::vector<std::string>& targets,
+                                            const std::vector<std::string>& peers, const std::string& community,
+                                            Log log, std::string* error);
     ~TrapSender();
     TrapSender(const TrapSender&) = delete;
     TrapSender& operator=(const TrapSender&) = delete;

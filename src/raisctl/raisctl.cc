@@ -22,6 +22,7 @@
 #include <sys/uio.h>
 
 #include "common/control_protocol.h"
+#include "common/group_name.h"
 #include "core/address.h"
 #include "core/glib_ptr.h"
 #include "core/model.h"
@@ -64,6 +65,9 @@ constexpr const char* kDetails =
     "from FILE (- for standard input) and prints one JSON decision a line; --seed\n"
     "seeds placement=random (default 1).\n"
     "\n"
+    "Every command but plan --view talks to raisd, which accepts only root and\n"
+    "members of group haclient; raisctl refuses a control socket not served by root.\n"
+    "\n"
     "Exit status: 0 done, 1 failed, 2 usage or bad input, 3 no such group running here.\n";
 
 struct Options {
@@ -88,13 +92,8 @@ Exit usage_error(const std::string& msg) {
     return Exit::Usage;
 }
 
-bool valid_group(const std::string& g) {
-    // The name becomes a file name under /run/rais: no '/', nothing hidden.
-    if (g.empty() || g.size() > 64 || g[0] == '.') return false;
-    for (char c : g)
-        if (!g_ascii_isalnum(c) && c != '-' && c != '_' && c != '.') return false;
-    return true;
-}
+// raisd's own rule (common/group_name.h): a name raisd runs is always reachable.
+bool valid_group(const std::string& g) { return rais::valid_group_name(g); }
 
 // Splits "--opt=value" and "--opt value" (and "-gGROUP", "-g GROUP") alike.
 // Returns false, with *why set, when a value is missing.
@@ -150,7 +149,7 @@ Parsed parse_args(const std::vector<std::string>& args, Options* o, std::string*
             if (!take_value(args, &i, is_option(a, "-g") ? "-g" : "--group", &value, why))
                 return Parsed::Bad;
             if (!valid_group(value)) {
-                *why = "'" + value + "' is not a group name (letters, digits, '-', '_' and '.')";
+                *why = "'" + value + "' is not a group name (" + rais::kGroupNameRule + ")";
                 return Parsed::Bad;
             }
             o->group = value;
@@ -257,17 +256,61 @@ struct IpccDeleter {
     void operator()(qb_ipcc_connection_t* c) const { qb_ipcc_disconnect(c); }
 };
 
+Exit untrusted(const std::string& name, long pid, long uid) {
+    say("the control socket " + name + " is served by pid " + std::to_string(pid) + " (uid " + std::to_string(uid) +
+        "), not by root: refusing to trust it");
+    return Exit::Failed;
+}
+
 Exit run_daemon_command(const Options& o) {
     Lookup l = find_group(o.group);
     if (!l.group) {
         say(l.message);
         return l.code;
     }
+    const std::string name = rais::control_service_name(*l.group);
+    // Anyone may claim the name first. The kernel says who listens before
+    // libqb's handshake, so a non-root listener is refused before it can
+    // answer (or keep raisctl waiting for an answer).
+    auto holder = rais::control_socket_owner(name);
+    if (holder && holder->uid != 0) return untrusted(name, holder->pid, holder->uid);
+    errno = 0;
     std::unique_ptr<qb_ipcc_connection_t, IpccDeleter> conn(
-        qb_ipcc_connect(rais::control_service_name(*l.group).c_str(), rais::kControlMaxMessage));
+        qb_ipcc_connect(name.c_str(), rais::kControlMaxMessage));
     if (!conn) {
-        say("no group " + *l.group + " running here");
-        return Exit::NoGroup;
+        int e = errno;
+        if (e == EACCES) {
+            say("raisd of group " + *l.group + " refused the connection: only root and members of group haclient " +
+                "may use its control socket");
+            return Exit::Failed;
+        }
+        if (e == EAGAIN && holder) {
+            say("raisd of group " + *l.group + " refused the connection: this user holds as many connections as " +
+                "it may; try again when they are closed");
+            return Exit::Failed;
+        }
+        if (!holder) {
+            say("no group " + *l.group + " running here");
+            return Exit::NoGroup;
+        }
+        say("cannot connect to raisd of group " + *l.group + ": " + std::strerror(e));
+        return Exit::Failed;
+    }
+    // And again from libqb's handshake, in case the name changed hands
+    // between the two looks.
+    pid_t server_pid = 0;
+    uid_t server_uid = 0;
+    gid_t server_gid = 0;
+    if (qb_ipcc_auth_get(conn.get(), &server_pid, &server_uid, &server_gid) != 0) {
+        say("cannot learn who serves the control socket " + name + ": refusing to trust it");
+        return Exit::Failed;
+    }
+    if (server_uid != 0) return untrusted(name, server_pid, server_uid);
+    // The server fixed the buffer; an answer fills at most all of it.
+    int32_t bufsize = qb_ipcc_get_buffer_size(conn.get());
+    if (bufsize <= static_cast<int32_t>(sizeof(struct qb_ipc_response_header))) {
+        say("raisd of group " + *l.group + " offered an unusable buffer of " + std::to_string(bufsize) + " bytes");
+        return Exit::Failed;
     }
     rais::ControlRequest req;
     req.command = o.command;
@@ -276,11 +319,14 @@ Exit run_daemon_command(const Options& o) {
     for (const auto& op : o.operands) req.args.push_back(op);
     if (o.unpin) req.args.push_back("--unpin");
     std::string body = rais::encode_request(req);
+    if (body.size() > rais::kControlMaxRequest)
+        return usage_error("the request is " + std::to_string(body.size()) + " bytes; raisd takes at most " +
+                           std::to_string(rais::kControlMaxRequest));
     struct qb_ipc_request_header hdr {};
     hdr.id = rais::kControlRequestId;
     hdr.size = static_cast<int32_t>(sizeof hdr + body.size());
     struct iovec iov[2] = {{&hdr, sizeof hdr}, {body.data(), body.size()}};
-    std::vector<char> buf(rais::kControlMaxMessage);
+    std::vector<char> buf(static_cast<std::size_t>(bufsize));
     ssize_t n = qb_ipcc_sendv_recv(conn.get(), iov, 2, buf.data(), buf.size(), 30000);
     if (n < static_cast<ssize_t>(sizeof(struct qb_ipc_response_header))) {
         say("no answer from raisd of group " + *l.group + (n < 0 ? std::string(": ") + std::strerror(static_cast<int>(-n)) : ""));

@@ -24,6 +24,7 @@ rs_conf() {
 group=$GROUP
 addresses=$ADDRESSES
 restart_grace=5
+fencing=off
 load=exec:/run/rais/load.sh
 $extra
 EOF

@@ -12,10 +12,13 @@
 //   release ADDR/P [expect=ok|fail]
 //   refresh ADDR/P[,ADDR/P...] lifetime=S
 //   present ADDR/P[,ADDR/P...]     print which are on an interface
+//   permanent ADDR/P[,ADDR/P...]   print which are permanent; watch them from now on
 //   iface ADDR/P                   print interface_for()
 //   wait S                         let the loop run S seconds
 //   sync [S]                       wait for every answer (fail after S, default 30)
 //   lost ADDR/P [within=S]         wait for lost(ADDR) (fail after S, default 10)
+//   fixed ADDR/P present=0|1 [within=S]
+//                                  wait for fixed(ADDR, present) (fail after S, default 10)
 //   sh COMMAND...                  run COMMAND with /bin/sh -c and wait
 //   destroy                        destroy the backend (later backend steps fail)
 // Every callback is printed with the time since start. Exit status 0 when
@@ -89,7 +92,7 @@ std::vector<std::string> words(const std::string& s) {
     return out;
 }
 
-enum class Wait : std::uint8_t { None, Timer, Sync, Lost, Shell };
+enum class Wait : std::uint8_t { None, Timer, Sync, Lost, Fixed, Shell };
 
 class Runner {
 public:
@@ -102,6 +105,7 @@ public:
             on_done(a, acquire, ok, detail);
         };
         cb.lost = [this](const ServiceAddress& a, const std::string& why) { on_lost(a, why); };
+        cb.fixed = [this](const ServiceAddress& a, bool present) { on_fixed(a, present); };
         cb.log = [quiet](int level, const std::string& text) {
             if (!quiet || level > 0) say("log[" + std::to_string(level) + "] " + text);
         };
@@ -187,7 +191,7 @@ private:
         for (const auto& x : w) line += (line.empty() ? "" : " ") + x;
         say("> " + line);
         bool uses_backend = cmd == "acquire" || cmd == "release" || cmd == "refresh" || cmd == "present" ||
-                            cmd == "iface";
+                            cmd == "permanent" || cmd == "iface";
         if (uses_backend && !backend_) {
             fail("no backend (destroyed)");
             return;
@@ -221,6 +225,29 @@ private:
             std::string out;
             for (const auto& a : backend_->present(group)) out += " " + a.str();
             say("present:" + (out.empty() ? std::string(" (none)") : out));
+        } else if (cmd == "permanent" && w.size() >= 2) {
+            std::vector<ServiceAddress> group;
+            for (const auto& t : split(w[1], ','))
+                if (auto a = addr(t)) group.push_back(*a);
+            std::string out;
+            for (const auto& a : backend_->permanent(group)) out += " " + a.str();
+            say("permanent:" + (out.empty() ? std::string(" (none)") : out));
+        } else if (cmd == "fixed" && w.size() >= 3) {
+            auto a = addr(w[1]);
+            if (!a) return;
+            auto o = options(w, 2);
+            if (!o.count("present") || (o["present"] != "0" && o["present"] != "1")) {
+                fail("fixed needs present=0|1: " + line);
+                return;
+            }
+            std::pair<ServiceAddress, bool> key{*a, o["present"] == "1"};
+            if (fixed_.count(key)) {
+                fixed_.erase(key);
+                return;
+            }
+            wait_ = Wait::Fixed;
+            wait_fixed_ = key;
+            arm_timer(o.count("within") ? std::atof(o["within"].c_str()) : 10);
         } else if (cmd == "iface" && w.size() >= 2) {
             if (auto a = addr(w[1])) say("interface_for " + a->str() + ": '" + backend_->interface_for(*a) + "'");
         } else if (cmd == "wait" && w.size() >= 2) {
@@ -274,6 +301,9 @@ private:
         auto* self = static_cast<Runner*>(p);
         if (self->wait_ == Wait::Sync) self->fail("sync: still " + std::to_string(self->outstanding()) + " unanswered");
         if (self->wait_ == Wait::Lost) self->fail("lost " + self->wait_lost_.str() + " not reported in time");
+        if (self->wait_ == Wait::Fixed)
+            self->fail("fixed " + self->wait_fixed_.first.str() + " present=" +
+                       (self->wait_fixed_.second ? "1" : "0") + " not reported in time");
         self->resume();
         return G_SOURCE_REMOVE;
     }
@@ -312,6 +342,15 @@ private:
             lost_.insert(a);
     }
 
+    void on_fixed(const ServiceAddress& a, bool present) {
+        say("fixed " + a.str() + (present ? " present" : " gone"));
+        std::pair<ServiceAddress, bool> key{a, present};
+        if (wait_ == Wait::Fixed && wait_fixed_ == key)
+            resume();
+        else
+            fixed_.insert(key);
+    }
+
     GMainContext* ctx_;
     GMainLoop* loop_;
     std::vector<std::vector<std::string>> steps_;
@@ -320,6 +359,8 @@ private:
     Wait wait_ = Wait::None;
     bool final_sync_ = false;
     ServiceAddress wait_lost_;
+    std::pair<ServiceAddress, bool> wait_fixed_;
+    std::set<std::pair<ServiceAddress, bool>> fixed_;
     SourcePtr step_source_, timer_;
     rais::GObjectPtr<GSubprocess> proc_;
     std::map<std::pair<ServiceAddress, bool>, int> waiting_;
@@ -333,8 +374,9 @@ int usage() {
                  "usage: addrtest [--nic IF] [--probe-ms N] [--announce-interval S] [--hook PATH]\n"
                  "                [--hook-timeout S] [--quiet] 'STEP; STEP; ...'\n"
                  "steps: acquire ADDR [probe=0|1] [lifetime=S] [expect=ok|fail]; release ADDR [expect=...];\n"
-                 "       refresh ADDR[,ADDR] lifetime=S; present ADDR[,ADDR]; iface ADDR; wait S; sync [S];\n"
-                 "       lost ADDR [within=S]; sh COMMAND; destroy\n");
+                 "       refresh ADDR[,ADDR] lifetime=S; present ADDR[,ADDR]; permanent ADDR[,ADDR]; iface ADDR;\n"
+                 "       wait S; sync [S]; lost ADDR [within=S]; fixed ADDR present=0|1 [within=S]; sh COMMAND;\n"
+                 "       destroy\n");
     return 2;
 }
 

@@ -236,7 +236,7 @@ bool Runner::exec(const std::vector<std::string>& w, int lineno) {
         else if (cmd == "hang") W.hang(id, g);
         else if (cmd == "resume") W.resume(id, g);
         else if (cmd == "stray") W.stray(id, g);
-        else if (cmd == "garbage") W.garbage(id, g, {'R', 'A', 1, 1, 0, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, 0xff});
+        else if (cmd == "garbage") W.garbage(id, g, {'R', 'A', rais::kProtocolVersion, 1, 0, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, 0xff});
         else W.command(id, g, in::Command{CommandKind::Stop, "", std::nullopt});
     } else if (cmd == "quiesce" || cmd == "unquiesce") {
         // quiesce ON_NODE [TARGET] [GROUP]: raisctl run on ON_NODE

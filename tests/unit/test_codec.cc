@@ -28,11 +28,12 @@ namespace {
 // a failing test, not follow silently from the codec's own constants.
 constexpr std::size_t kHeader = 8;
 constexpr std::uint8_t kInfo = 1, kAcquire = 2, kRelease = 3, kRequest = 4;
-const char* const kInfoType = "(tusbbbddsua(ayyy)a(ayyu)a(ayyu))";
-const char* const kAcquireType = "(uu(ayy)bs)";
-const char* const kReleaseType = "(uu(ayy)s)";
-const char* const kRequestType = "(uyua(ayy))";
-const char* const kBatchType = "(uuasa(y(ayy)bq))";
+// Wire types: each kind's fields, then the extension dictionary (codec.h).
+const char* const kInfoType = "(tusbbbddsua(ayyy)a(ayyu)a(ayyu)a{sv})";
+const char* const kAcquireType = "(uu(ayy)bsa{sv})";
+const char* const kReleaseType = "(uu(ayy)sa{sv})";
+const char* const kRequestType = "(uyua(ayy)a{sv})";
+const char* const kBatchType = "(uuasa(y(ayy)bq)a{sv})";
 const std::uint8_t kNativeFlag = G_BYTE_ORDER == G_BIG_ENDIAN ? 1 : 0;
 
 using Bytes = std::vector<std::uint8_t>;
@@ -269,11 +270,20 @@ void assertRefused(const Bytes& wire, const std::string& what) {
 
 // A message with a hand-written body (GVariant text format), for contents
 // the encoder would never produce.
+// The body is written without the trailing extension dictionary; an empty
+// one is appended.
 Bytes frame(std::uint8_t kind, const char* type, const std::string& body) {
+    std::string full(type);
+    std::string base = full.substr(0, full.size() - 6) + ")";
     GError* raw = nullptr;
-    GVariantPtr v(g_variant_parse(G_VARIANT_TYPE(type), body.c_str(), nullptr, nullptr, &raw));
+    GVariantPtr fields(g_variant_parse(G_VARIANT_TYPE(base.c_str()), body.c_str(), nullptr, nullptr, &raw));
     GErrorPtr err(raw);
-    if (!v) CPPUNIT_FAIL("test bug: cannot parse " + body + ": " + (err ? err->message : "?"));
+    if (!fields) CPPUNIT_FAIL("test bug: cannot parse " + body + ": " + (err ? err->message : "?"));
+    std::vector<GVariant*> kids;
+    for (gsize i = 0; i < g_variant_n_children(fields.get()); i++) kids.push_back(g_variant_get_child_value(fields.get(), i));
+    kids.push_back(g_variant_new_array(G_VARIANT_TYPE("{sv}"), nullptr, 0));
+    GVariantPtr v = sink(g_variant_new_tuple(kids.data(), kids.size()));
+    for (std::size_t i = 0; i + 1 < kids.size(); i++) g_variant_unref(kids[i]);
     Bytes out(kHeader + g_variant_get_size(v.get()), 0);
     out[0] = 'R';
     out[1] = 'A';
@@ -372,19 +382,20 @@ public:
     // GVariant body in normal form (little-endian here).
     void testGoldenAcquire() {
         const std::string golden =
-            "5241" "01" "02" "00" "000000"    // "RA", version 1, Acquire, little-endian, reserved
+            "5241" "02" "02" "00" "000000"    // "RA", version 2, Acquire, little-endian, minor 0, reserved
             "01000000"                        // leader 1
             "04000000"                        // dest 4
             "c6120066" "18" "04"              // (198.18.0.102, /24), framing offset
             "01"                              // handover
             "6e32206c6566743b20686f74207370617265206e342074616b6573206f76657200"  // reason
-            "0e";                             // framing offset: end of the address
+                                              // extensions: empty a{sv} (no bytes)
+            "30" "0e";                        // framing offsets: end of the reason, of the address
         checkGolden(goldenAcquire(), golden);
     }
 
     void testGoldenInfo() {
         const std::string golden =
-            "5241" "01" "01" "00" "000000"    // "RA", version 1, Info, little-endian, reserved
+            "5241" "02" "01" "00" "000000"    // "RA", version 2, Info, little-endian, minor 0, reserved
             "2a00000000000000"                // seq 42
             "01000000"                        // node 1
             "6e3100"                          // name "n1"
@@ -401,7 +412,8 @@ public:
             "c6120066" "18" "000000" "dc050000" "04" "0d"  // orphans: 198.18.0.102/24, 1500 ms
             "0000"                            // padding
             "c6120067" "18" "000000" "04000000" "04" "0d"  // pins: 198.18.0.103/24 -> node 4
-            "6a5c390f";                       // framing offsets: orphans, serving, digest, name
+            "000000000000"                    // padding: extensions a{sv} (empty) align to 8
+            "7a" "6a5c390f";                  // framing offsets: pins, orphans, serving, digest, name
         checkGolden(goldenInfo(), golden);
     }
 
@@ -429,7 +441,8 @@ public:
                     auto r = decodeExact(bad, bad.size());
                     // Magic, version and reserved bits are checked; a changed
                     // kind or byte-order flag may still read as a valid message.
-                    bool checked = i < kHeader && i != 3 && !(i == 4 && x == 0x01);
+                    // Bytes 5-7 (minor version, reserved) are ignored by design.
+                    bool checked = i < 3;
                     if (checked)
                         CPPUNIT_ASSERT_MESSAGE(name + " header byte " + std::to_string(i),
                                                std::holds_alternative<DecodeError>(r));
@@ -455,9 +468,13 @@ public:
         assertRefused(with(3, 0), "kind 0");
         assertRefused(with(3, 5), "unknown kind 5");
         assertRefused(with(3, 0xff), "unknown kind 255");
-        assertRefused(with(4, static_cast<std::uint8_t>(kNativeFlag | 2)), "reserved flag bit");
-        assertRefused(with(4, 0x80), "reserved flag bit 7");
-        for (std::size_t i = 5; i < kHeader; i++) assertRefused(with(i, 1), "reserved byte " + std::to_string(i));
+        // Compatibility rule (DESIGN §3): a later minor version's header
+        // bits and bytes are ignored; another major version is reported as such.
+        decodeOk(with(4, static_cast<std::uint8_t>(kNativeFlag | 2)), "a later minor's flag bit");
+        for (std::size_t i = 5; i < kHeader; i++) decodeOk(with(i, 1), "minor/reserved byte " + std::to_string(i));
+        auto future = decode(with(2, kProtocolVersion + 1).data(), with(2, kProtocolVersion + 1).size());
+        CPPUNIT_ASSERT(std::holds_alternative<DecodeError>(future));
+        CPPUNIT_ASSERT_EQUAL(int(kProtocolVersion + 1), int(std::get<DecodeError>(future).foreign_version));
         // The right header on a body of another kind.
         assertRefused(with(3, kInfo), "Acquire body under an Info header");
         assertRefused(Bytes{}, "empty input");

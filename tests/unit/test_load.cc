@@ -17,19 +17,23 @@
 #include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <optional>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "core/codec.h"
 #include "daemon/load_meter.h"
 #include "unit/common.h"
 
@@ -637,7 +641,154 @@ public:
     void testBytecodeEmpty() { CPPUNIT_ASSERT(conns_bytecode({}, std::uint16_t{80}).empty()); }
 };
 
+// ------------------------------------------------------------------ hostile numbers
+
+// Every number from outside is checked before it can reach an Info: a
+// script printing nan made its host's Info undecodable by every peer.
+class LoadSampleTest : public CppUnit::TestFixture {
+    CPPUNIT_TEST_SUITE(LoadSampleTest);
+    CPPUNIT_TEST(testExecOutputAccepted);
+    CPPUNIT_TEST(testExecOutputGarbage);
+    CPPUNIT_TEST(testSampleRange);
+    CPPUNIT_TEST(testProcStatHostile);
+    CPPUNIT_TEST(testCpuLoad);
+    CPPUNIT_TEST(testLinkSpeedAbsurd);
+    CPPUNIT_TEST(testRateAbsurd);
+    CPPUNIT_TEST(testExecMeterKeepsLastGoodSample);
+    CPPUNIT_TEST_SUITE_END();
+
+public:
+    static std::pair<double, double> exec_load(const std::string& text) {
+        std::string why;
+        auto v = parse_exec_load(text, &why);
+        CPPUNIT_ASSERT_MESSAGE("refused '" + text + "': " + why, v.has_value());
+        return v.value_or(std::make_pair(-1.0, -1.0));
+    }
+
+    void testExecOutputAccepted() {
+        CPPUNIT_ASSERT(exec_load("12 100") == std::make_pair(12.0, 100.0));
+        CPPUNIT_ASSERT(exec_load("0.5\t \t1e3") == std::make_pair(0.5, 1000.0));
+        CPPUNIT_ASSERT(exec_load("50 0") == std::make_pair(50.0, 0.0));  // capacity 0 counts as 100 (DESIGN 5.2)
+        CPPUNIT_ASSERT(exec_load("7. .25") == std::make_pair(7.0, 0.25));
+    }
+
+    void testExecOutputGarbage() {
+        // What tests/cluster/chaos makes load scripts print, and more.
+        for (const char* text : {"nan", "inf", "-1", "", "abc", "1e400", "nan 100", "50 inf", "-1 100", "1e400 100",
+                                 "-inf -inf", "50 1e-400", "0x10 100", "50 100 extra", "NaN 100", "50 INFINITY",
+                                 "+5 100", "5,5 100", "5 100\n6 100", "50\n100", "5e 100", ". 100", "5 1e+",
+                                 "50 100 #", "1e-400 100", "50 -0"}) {
+            std::string why;
+            auto v = parse_exec_load(text, &why);
+            CPPUNIT_ASSERT_MESSAGE(std::string("accepted '") + text + "'", !v.has_value());
+            CPPUNIT_ASSERT_MESSAGE(text, !why.empty());
+        }
+        std::string why;
+        parse_exec_load("nan 100", &why);
+        CPPUNIT_ASSERT_MESSAGE(why, contains(why, "LOAD") && contains(why, "'nan'"));
+        parse_exec_load("50 100 extra", &why);
+        CPPUNIT_ASSERT_MESSAGE(why, contains(why, "3 fields"));
+    }
+
+    void testSampleRange() {
+        CPPUNIT_ASSERT(!check_sample(0, 0));
+        CPPUNIT_ASSERT(!check_sample(50, 100));
+        CPPUNIT_ASSERT(!check_sample(5e-324, 1e11));
+        const double nan = std::numeric_limits<double>::quiet_NaN();
+        const double inf = std::numeric_limits<double>::infinity();
+        for (double bad : {nan, inf, -inf, -1.0, -1e-300, kMaxLoadValue, 1e308, std::numeric_limits<double>::max()}) {
+            CPPUNIT_ASSERT(check_sample(bad, 100).has_value());
+            CPPUNIT_ASSERT(check_sample(1, bad).has_value());
+        }
+        // "99999999999999999999999 100" parses, and is then out of range.
+        auto v = parse_exec_load("99999999999999999999999 100");
+        CPPUNIT_ASSERT(v.has_value());
+        auto why = check_sample(v->first, v->second);
+        CPPUNIT_ASSERT(why && contains(*why, "load 1e+23"));
+    }
+
+    void testProcStatHostile() {
+        for (const char* text : {"cpu  nan 0 10 80\n", "cpu  -1 0 10 80\n", "cpu  1e308 0 10 80\n",
+                                 "cpu  10 0 10 inf\n", "cpu  99999999999999999999999 0 10 80\n",
+                                 "cpu  18446744073709551616 0 10 80\n", "cpu  10 0 10 80 x\n", "cpu  10 0 0x10 80\n",
+                                 "cpu  +10 0 10 80\n"}) {
+            CPPUNIT_ASSERT_MESSAGE(text, !parse_proc_stat(text).has_value());
+        }
+        // The largest counter the kernel can show is fine.
+        auto v = parse_proc_stat("cpu  18446744073709551615 0 0 0\n");
+        CPPUNIT_ASSERT(v.has_value());
+    }
+
+    void testCpuLoad() {
+        // 500 busy of 2000 jiffies on 4 CPUs: 25% of 400.
+        auto l = cpu_load({1500, 10000}, {2000, 12000}, 4);
+        CPPUNIT_ASSERT(l.has_value());
+        CPPUNIT_ASSERT_DOUBLES_EQUAL(100.0, *l, 1e-9);
+        CPPUNIT_ASSERT(!cpu_load({1500, 10000}, {1500, 10000}, 4));  // no time passed
+        CPPUNIT_ASSERT(!cpu_load({1500, 10000}, {1000, 9000}, 4));   // counters went back
+        // iowait went backwards: more busy than elapsed reads as full, not 300%.
+        CPPUNIT_ASSERT_DOUBLES_EQUAL(400.0, *cpu_load({1500, 10000}, {4500, 11000}, 4), 1e-9);
+        CPPUNIT_ASSERT_DOUBLES_EQUAL(0.0, *cpu_load({1500, 10000}, {1000, 11000}, 4), 1e-9);
+        CPPUNIT_ASSERT_DOUBLES_EQUAL(50.0, *cpu_load({0, 0}, {1, 2}, -1), 1e-9);  // sysconf failed: one CPU
+        CPPUNIT_ASSERT(!check_sample(*cpu_load({0, 0}, {1.8e19, 1.8e19}, 4096), 409600));
+    }
+
+    void testLinkSpeedAbsurd() {
+        CPPUNIT_ASSERT(!parse_link_speed("999999999\n"));  // 125 TB/s: beyond what peers accept
+        CPPUNIT_ASSERT(parse_link_speed("800000\n").has_value());  // 800 Gbit/s
+    }
+
+    void testRateAbsurd() {
+        // A counter jumping by 2^63 in a microsecond is a rate peers refuse.
+        LinkCounters a{3, 0, 0}, b{3, 1ull << 63, 0};
+        auto r = link_rate(a, 0, b, 1);
+        CPPUNIT_ASSERT(r.has_value());
+        CPPUNIT_ASSERT(check_sample(*r, 1e9).has_value());
+    }
+
+    // The whole path: a script printing garbage sends nothing and is logged
+    // once; a good line then reaches the sink and is logged as recovered.
+    void testExecMeterKeepsLastGoodSample() {
+        std::string dir = "/tmp/rais-load-XXXXXX";
+        CPPUNIT_ASSERT(mkdtemp(dir.data()));
+        std::string script = dir + "/load.sh", value = dir + "/value";
+        std::ofstream(script) << "#!/bin/sh\ncat " << value << "\n";
+        CPPUNIT_ASSERT_EQUAL(0, chmod(script.c_str(), 0755));
+        std::ofstream(value) << "nan 100\n";
+        std::vector<std::pair<double, double>> samples;
+        std::vector<std::string> logs;
+        LoadMeter meter("exec:" + script, std::nullopt, "", 100,
+                        [&](double l, double c) { samples.emplace_back(l, c); },
+                        [&](int, const std::string& t) { logs.push_back(t); });
+        meter.start();
+        auto spin = [](unsigned ms) {
+            gint64 end = g_get_monotonic_time() + ms * 1000;
+            while (g_get_monotonic_time() < end) {
+                g_main_context_iteration(nullptr, FALSE);
+                g_usleep(2000);
+            }
+        };
+        spin(550);
+        CPPUNIT_ASSERT_MESSAGE("a nan sample reached the sink", samples.empty());
+        CPPUNIT_ASSERT_EQUAL(std::size_t{1}, logs.size());  // several samples, one message
+        CPPUNIT_ASSERT_MESSAGE(logs[0], contains(logs[0], "nan 100") && contains(logs[0], "keeping the last good"));
+        std::ofstream(value) << "1e300 100\n";
+        spin(350);
+        CPPUNIT_ASSERT(samples.empty());
+        CPPUNIT_ASSERT_EQUAL(std::size_t{2}, logs.size());  // another kind of failure: out of range
+        CPPUNIT_ASSERT_MESSAGE(logs[1], contains(logs[1], "load 1e+300"));
+        std::ofstream(value) << "50 100\n";
+        spin(350);
+        CPPUNIT_ASSERT(!samples.empty());
+        CPPUNIT_ASSERT(samples.back() == std::make_pair(50.0, 100.0));
+        CPPUNIT_ASSERT_MESSAGE(logs.back(), contains(logs.back(), "sampling again"));
+        std::string cmd = "rm -rf '" + dir + "'";
+        CPPUNIT_ASSERT_EQUAL(0, std::system(cmd.c_str()));
+    }
+};
+
 CPPUNIT_TEST_SUITE_REGISTRATION(LoadSpecTest);
 CPPUNIT_TEST_SUITE_REGISTRATION(ProcStatTest);
 CPPUNIT_TEST_SUITE_REGISTRATION(LinkStatsTest);
 CPPUNIT_TEST_SUITE_REGISTRATION(ConnsTest);
+CPPUNIT_TEST_SUITE_REGISTRATION(LoadSampleTest);
