@@ -129,6 +129,31 @@ std::optional<ConfigError> check_load(const std::string& key, const std::string&
 
 }  // namespace
 
+namespace {
+// Rule 4.10: addresses that can never be a service address. Empty when fine.
+std::string special_address(const ServiceAddress& a) {
+    const std::uint8_t* b = a.bytes();
+    if (a.family() == Family::V4) {
+        if (b[0] == 0) return "is in 0.0.0.0/8 (unspecified, \"this network\")";
+        if (b[0] == 127) return "is a loopback address";
+        if (b[0] >= 224 && b[0] <= 239) return "is a multicast address";
+        if (b[0] == 255 && b[1] == 255 && b[2] == 255 && b[3] == 255) return "is the broadcast address";
+        if (b[0] == 169 && b[1] == 254) return "is a link-local address";
+        return "";
+    }
+    bool zero10 = true;
+    for (int i = 0; i < 10; i++) zero10 = zero10 && b[i] == 0;
+    bool zero15 = zero10;
+    for (int i = 10; i < 15; i++) zero15 = zero15 && b[i] == 0;
+    if (zero15 && b[15] == 0) return "is the unspecified address";
+    if (zero15 && b[15] == 1) return "is the loopback address";
+    if (zero10 && b[10] == 0xff && b[11] == 0xff) return "is an IPv4-mapped address";
+    if (b[0] == 0xff) return "is a multicast address";
+    if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return "is a link-local address";
+    return "";
+}
+}  // namespace
+
 std::optional<ConfigError> parse_addresses(const std::string& value, std::vector<PreferredAddress>* out) {
     out->clear();
     std::set<ServiceAddress> seen;
@@ -142,6 +167,8 @@ std::optional<ConfigError> parse_addresses(const std::string& value, std::vector
         std::string why;
         auto a = ServiceAddress::parse(word.substr(eq + 1), &why);
         if (!a) return error("addresses", word, why);
+        if (std::string special = special_address(*a); !special.empty())
+            return error("addresses", word, "address " + a->ip() + " " + special + ": not usable as a service address");
         if (!seen.insert(*a).second)
             return error("addresses", word, "address " + a->ip() + " is listed more than once");
         out->push_back({node, *a});

@@ -46,6 +46,7 @@ class AddressTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testParseFormatIPv4);
     CPPUNIT_TEST(testParseFormatIPv6);
     CPPUNIT_TEST(testMissingPrefix);
+    CPPUNIT_TEST(testSpecialAddressesRefused);
     CPPUNIT_TEST(testBadPrefix);
     CPPUNIT_TEST(testGarbage);
     CPPUNIT_TEST(testEqualityIgnoresPrefix);
@@ -83,6 +84,24 @@ public:
 
     // A service address needs its prefix (it is what gets plumbed), unless
     // the caller asks for a host address (e.g. a DNS server).
+    // Rule 4.10: loopback, multicast, unspecified, broadcast, link-local and
+    // IPv4-mapped addresses are never service addresses; the error names
+    // `addresses` and quotes the value.
+    void testSpecialAddressesRefused() {
+        for (const char* bad : {"127.0.0.1/8", "224.0.0.1/32", "0.0.0.0/8", "255.255.255.255/32", "169.254.1.1/16",
+                                "::1/128", "ff02::1/128", "fe80::1/64", "::ffff:192.0.2.1/128", "::/128"}) {
+            std::vector<PreferredAddress> out;
+            auto e = parse_addresses(std::string("n1=") + bad, &out);
+            CPPUNIT_ASSERT_MESSAGE(std::string(bad) + " accepted", e.has_value());
+            CPPUNIT_ASSERT_EQUAL(std::string("addresses"), e->key);
+            CPPUNIT_ASSERT_MESSAGE(e->message, e->message.find(std::string(bad).substr(0, std::string(bad).find('/'))) != std::string::npos);
+        }
+        for (const char* good : {"198.18.0.1/24", "2001:2::1/64", "192.0.2.7/32"}) {
+            std::vector<PreferredAddress> out;
+            CPPUNIT_ASSERT_MESSAGE(good, !parse_addresses(std::string("n1=") + good, &out).has_value());
+        }
+    }
+
     void testMissingPrefix() {
         std::string why;
         CPPUNIT_ASSERT(!ServiceAddress::parse("198.18.0.101", &why));
