@@ -1,6 +1,7 @@
 #include "core/config.h"
 
 #include "common/group_name.h"
+#include "core/codec.h"
 #include "core/glib_ptr.h"
 
 #include <glib.h>
@@ -280,7 +281,11 @@ std::optional<ConfigError> parse_config(const std::vector<std::pair<std::string,
     }
     if (has("capacity") && !kv["capacity"].empty()) {
         double cap = 0;
-        if ((e = parse_real("capacity", kv["capacity"], 0, 1e15, &cap))) return e;
+        // Below the bound every peer checks in an Info (codec.h), so a capacity
+        // we accept is one we can announce.
+        constexpr double kMaxCapacity = 1e11;
+        static_assert(kMaxCapacity < kMaxLoadValue, "a capacity must fit in an Info");
+        if ((e = parse_real("capacity", kv["capacity"], 0, kMaxCapacity, &cap))) return e;
         if (cap <= 0) return error("capacity", kv["capacity"], "must be greater than 0");
         c.capacity = cap;
     }

@@ -363,8 +363,28 @@ void Member::on_dns_result(double now, const in::DnsResult& r) {
 // ---------------------------------------------------------------- membership
 
 void Member::on_membership(double now, const in::Membership& m) {
+    // Nodes new to the ring whose processes CPG has not reported yet (see
+    // awaited_nodes_). A first membership has nothing to compare with: a
+    // newcomer waits for the whole group anyway (ready()).
+    if (have_membership_ && m.ring != ring_)
+        for (auto n : m.nodes)
+            if (std::find(ring_nodes_.begin(), ring_nodes_.end(), n) == ring_nodes_.end()) awaited_nodes_.insert(n);
+    for (auto it = awaited_nodes_.begin(); it != awaited_nodes_.end();) {
+        bool in_ring = std::find(m.nodes.begin(), m.nodes.end(), *it) != m.nodes.end();
+        bool in_view = std::any_of(m.members.begin(), m.members.end(), [&](const Process& p) { return p.node == *it; });
+        if (!in_ring || in_view) it = awaited_nodes_.erase(it);
+        else ++it;
+    }
+    if (!awaited_nodes_.empty() && m.ring != ring_) {
+        std::string ns;
+        for (auto n : awaited_nodes_) ns += (ns.empty() ? "" : ", ") + node_name(n);
+        log(out::Level::Info, "ring " + std::to_string(m.ring) + " brought node(s) " + ns +
+                                  " not yet in the group's view: planning waits for their processes (at most " +
+                                  secs(3 * interval()) + ")");
+    }
     have_membership_ = true;
     ring_ = m.ring;
+    ring_nodes_ = m.nodes;
     members_ = m.members;
     view_change_at_ = now;
     cmd_count_ = 0;
@@ -498,11 +518,18 @@ bool Member::ready(double now) const {
     // starting too (Pacemaker starts clone instances together). Taking every
     // address now and handing them back a second later is churn clients see.
     if (!synced_ && members_.size() == 1) return false;
+    // A ring that grew: the other side's processes are about to appear in
+    // CPG, and they may hold addresses (a healed partition).
+    if (!awaited_nodes_.empty()) return false;
     for (const auto& [proc, p] : peers_) {
         if (p.counted && !p.fresh) return false;
-        // Until it has heard the group once, a newcomer waits for every CPG
-        // member: otherwise it would count only itself and plan alone.
-        if (!synced_ && !p.counted && !p.reported) return false;
+        // A process that appeared in the view and has not spoken yet: a
+        // newcomer waits for every CPG member (otherwise it would count only
+        // itself and plan alone), and everyone waits for a process that just
+        // appeared, which may be the other side of a healed partition still
+        // serving its addresses. One that stays silent for 3 x interval is a
+        // stray and no longer waited for.
+        if (!p.counted && !p.reported && (!synced_ || now - p.seen_at < 3 * interval())) return false;
     }
     return true;
 }

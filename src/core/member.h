@@ -365,6 +365,12 @@ private:
     bool have_membership_ = false;
     std::uint64_t ring_ = 0;
     std::vector<Process> members_;
+    std::vector<std::uint32_t> ring_nodes_;         // totem members of ring_
+    // Nodes that joined the ring with no process in our CPG view yet: after a
+    // partition heals, totem and quorum report the merged ring before CPG
+    // reports the other side's processes, and planning then would count only
+    // our side and take addresses the other side still serves.
+    std::set<std::uint32_t> awaited_nodes_;
     std::map<Process, Peer> peers_;
     std::map<std::uint32_t, Departed> departed_;
     std::map<std::string, double> fenced_at_;  // node name -> when fencing confirmed it (may precede its departure)

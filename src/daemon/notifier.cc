@@ -21,6 +21,7 @@ constexpr std::size_t kMaxRunning = 8;
 constexpr std::size_t kMaxQueued = 256;
 constexpr double kAlertCacheS = 10;
 constexpr unsigned kCibTimeoutMs = 10000;
+constexpr std::size_t kCibMaxOutput = 1 << 20;  // bytes of cibadmin output kept
 constexpr int kDebug = 0, kInfo = 1, kWarning = 3, kError = 4;
 constexpr guint kResolveRetryS = 30;
 
@@ -291,6 +292,9 @@ struct Notifier::Impl {
         ChildOptions o;
         o.timeout_ms = kCibTimeoutMs;
         o.merge_stderr = false;
+        // The alerts section of a real CIB runs to tens of KiB; a cut one
+        // would not parse and the agents we knew would be kept forever.
+        o.max_output = kCibMaxOutput;
         cib_query = std::make_unique<ChildProcess>(
             std::vector<std::string>{"cibadmin", "--query", "--scope", "alerts", "--local"}, o,
             [this](const ChildResult& r) {

@@ -44,7 +44,7 @@ std::string fmt(double v) { return format_number("%.3f", v); }
 
 class Runner {
 public:
-    explicit Runner(const std::string& source) : source_(source) {}
+    Runner(const std::string& source, double wall_limit) : source_(source) { opts_.wall_limit = wall_limit; }
     ScenarioResult run(const std::string& commands);
 
 private:
@@ -238,6 +238,46 @@ bool Runner::exec(const std::vector<std::string>& w, int lineno) {
         else if (cmd == "stray") W.stray(id, g);
         else if (cmd == "garbage") W.garbage(id, g, {'R', 'A', rais::kProtocolVersion, 1, 0, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, 0xff});
         else W.command(id, g, in::Command{CommandKind::Stop, "", std::nullopt});
+    } else if (cmd == "forge") {
+        if (!need(3)) return false;
+        auto id = node(w[1], lineno);
+        if (!id) return false;
+        const std::string& kind = w[2];
+        if (kind == "acquire" || kind == "release") {
+            if (!need(5)) return false;
+            auto a = address(w[3], lineno);
+            auto dest = node(w[4], lineno);
+            if (!a || !dest) return false;
+            std::string what = std::string(kind == "acquire" ? "Acquire" : "Release") + " of " + a->str() +
+                               " for node " + std::to_string(dest) + " claiming leader node " + std::to_string(id);
+            if (kind == "acquire") W.forge(id, group_arg(w, 5), AcquireMsg{id, dest, *a, false, "forged"}, what);
+            else W.forge(id, group_arg(w, 5), ReleaseMsg{id, dest, *a, "forged"}, what);
+        } else if (kind == "request") {
+            if (!need(6)) return false;
+            RequestMsg m;
+            if (w[3] == "quiesce") m.kind = RequestKind::Quiesce;
+            else if (w[3] == "unquiesce") m.kind = RequestKind::Unquiesce;
+            else if (w[3] == "move") m.kind = RequestKind::Move;
+            else if (w[3] == "unpin") m.kind = RequestKind::Unpin;
+            else return fail(lineno, "forge request: kind is quiesce, unquiesce, move or unpin"), false;
+            m.from = node(w[4], lineno);
+            m.target = w[5] == "-" ? 0 : node(w[5], lineno);
+            std::size_t i = 6;
+            if (m.kind == RequestKind::Move || m.kind == RequestKind::Unpin) {
+                if (!need(7)) return false;
+                auto a = address(w[6], lineno);
+                if (!a) return false;
+                m.address.push_back(*a);
+                i = 7;
+            }
+            if (!m.from) return false;
+            W.forge(id, group_arg(w, i), m,
+                    std::string(to_string(m.kind)) + " Request of node " + std::to_string(m.target) +
+                        (m.address.empty() ? "" : " " + m.address[0].str()) + " claiming to come from node " +
+                        std::to_string(m.from));
+        } else {
+            return fail(lineno, "forge: acquire, release or request"), false;
+        }
     } else if (cmd == "quiesce" || cmd == "unquiesce") {
         // quiesce ON_NODE [TARGET] [GROUP]: raisctl run on ON_NODE
         if (!need(2)) return false;
@@ -332,8 +372,9 @@ bool Runner::exec(const std::vector<std::string>& w, int lineno) {
     } else if (cmd == "expect") {
         flush_trace();
         result_.output.pop_back();  // expects are not echoed: the output stays readable
-        if (!need(3)) return false;
+        if (!need(2)) return false;
         const std::string& what = w[1];
+        if (what != "consistent" && !need(3)) return false;
         if (what == "holder" || what == "holders") {
             auto a = address(w[2], lineno);
             if (!a) return false;
@@ -388,6 +429,23 @@ bool Runner::exec(const std::vector<std::string>& w, int lineno) {
             if (leaders.size() != 1 || leaders[0] != w[2])
                 fail(lineno, "expect leader " + w[2] + ": got " + (leaders.empty() ? "none" : leaders[0]) +
                                  (leaders.size() > 1 ? " and others" : ""));
+        } else if (what == "consistent") {
+            std::string g = w.size() > 2 ? w[2] : W.groups().front();
+            for (auto id : W.node_ids()) {
+                const Member* m = W.member(id, g);
+                if (!W.node_up(id) || !m || W.process_hung(id, g)) continue;
+                auto hs_of = [&](const ServiceAddress& a) {
+                    auto hs = W.holders(a);
+                    return std::find(hs.begin(), hs.end(), id) != hs.end();
+                };
+                for (const auto& [a, st] : m->held())
+                    if (st == AddressState::Online && !hs_of(a))
+                        fail(lineno, W.node_name(id) + " believes it holds " + a.str() + " but the interface lacks it");
+                for (const auto& p : m->config().addresses)
+                    if (hs_of(p.address) && !m->held().count(p.address))
+                        fail(lineno, "the interface of " + W.node_name(id) + " holds " + p.address.str() +
+                                         " but its raisd does not know it");
+            }
         } else if (what == "zone") {
             // expect zone [GROUP] ADDRESS...|none: exactly these records
             std::size_t first = 2;
@@ -448,7 +506,7 @@ ScenarioResult Runner::run(const std::string& commands) {
 
 }  // namespace
 
-ScenarioResult run_scenario(const std::string& text, const std::string& source) {
+ScenarioResult run_scenario(const std::string& text, const std::string& source, double wall_limit) {
     std::string commands = text, expected;
     std::istringstream in(text);
     std::string line;
@@ -463,7 +521,7 @@ ScenarioResult run_scenario(const std::string& text, const std::string& source) 
         }
         pos += line.size() + 1;
     }
-    Runner r(source);
+    Runner r(source, wall_limit);
     ScenarioResult res = r.run(commands);
     res.expected = expected;
     std::string got;

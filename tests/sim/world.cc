@@ -25,7 +25,13 @@ struct World::Process {
     bool hung = false;
     bool joined = false;                  // has received a view containing itself
     bool ever_viewed = false;
-    std::vector<Input> backlog;           // inputs while hung
+    struct Queued {
+        Input input;
+        std::string forged;
+    };
+    std::vector<Queued> backlog;          // inputs while hung
+    bool overdue_reported = false;        // the wake invariant broke once: said once
+    std::uint64_t unsent_seen = 0;        // unsent_messages already reported
     std::vector<Process*> last_view;
     double wake_at = kInf;
     std::uint64_t wake_gen = 0;
@@ -53,8 +59,13 @@ struct World::Group {
     GroupConfig cfg;
 };
 
-World::World(std::uint64_t seed, WorldOptions opts) : seed_(seed), opts_(opts), random_(seed) {}
+World::World(std::uint64_t seed, WorldOptions opts)
+    : seed_(seed), opts_(opts), random_(seed), wall_start_(std::chrono::steady_clock::now()) {}
 World::~World() = default;
+
+double World::wall_elapsed() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start_).count();
+}
 
 std::uint32_t World::add_node(const std::string& name) {
     auto n = std::make_unique<Node>();
@@ -69,6 +80,7 @@ void World::add_group(const GroupConfig& cfg) {
     g->name = cfg.group;
     g->cfg = cfg;
     group_names_.push_back(cfg.group);
+    for (const auto& p : cfg.addresses) configured_.insert(p.address);
     groups_[cfg.group] = std::move(g);
 }
 
@@ -89,6 +101,25 @@ std::vector<std::uint32_t> World::node_ids() const {
 std::string World::when() const { return format_number("%8.3f", now_); }
 
 void World::note(const std::string& line) { trace_.push_back(when() + " " + line); }
+
+std::string World::who(const Process& p) const {
+    return nodes_.at(p.node - 1)->name + " raisd " + p.group + " pid " + std::to_string(p.pid);
+}
+
+void World::violation(const std::string& what) {
+    // A broken invariant tends to repeat every step: the first ones tell.
+    if (violations_.size() < 50) violations_.push_back(when() + " " + what);
+}
+
+void World::halt(const std::string& why, bool timeout) {
+    if (halted_) return;
+    halted_ = true;
+    timed_out_ = timeout;
+    halt_reason_ = why;
+    note("simulation stopped: " + why);
+    violations_.push_back(when() + " " + why);
+    queue_ = {};
+}
 
 std::vector<std::string> World::take_violations() {
     auto v = std::move(violations_);
@@ -145,13 +176,68 @@ std::vector<std::uint32_t> World::holders(const ServiceAddress& a) const {
 
 // ------------------------------------------------------------------ feeding
 
-void World::feed(Process& p, const Input& in) {
+void World::feed(Process& p, const Input& in, const std::string& forged) {
     if (!p.alive || !p.member) return;
     if (p.hung) {
-        p.backlog.push_back(in);
+        p.backlog.push_back({in, forged});
         return;
     }
-    apply(p, p.member->step(now_, in));
+    // Whatever was already due is handled by a Tick first, so what the
+    // forged input causes is told apart from what time causes (a lifetime
+    // running out, a plan that became possible).
+    if (!forged.empty()) step(p, in::Tick{}, "");
+    step(p, in, forged);
+}
+
+void World::step(Process& p, const Input& in, const std::string& forged) {
+    if (!p.alive) return;
+    Member& m = *p.member;
+    bool quiesced = m.quiesced();
+    std::map<ServiceAddress, std::string> pins;
+    if (!forged.empty()) pins = m.status(now_).pins;
+    Effects fx = m.step(now_, in);
+    if (!forged.empty()) check_forged(p, fx, forged, quiesced, pins);
+    if (!p.overdue_reported) {
+        // The busy-loop guard: a deadline a Tick did not clear would have the
+        // shell wake again at once, forever.
+        std::string why;
+        if (m.wake_overdue())
+            why = "a deadline is overdue after this input (wake_overdue)";
+        else if (std::holds_alternative<in::Tick>(in) && m.next_wake() <= now_)
+            why = "next_wake() " + format_number("%.6f", m.next_wake()) + " is not after the Tick it just handled";
+        if (!why.empty()) {
+            p.overdue_reported = true;
+            violation(who(p) + ": " + why + "; the shell would spin");
+        }
+    }
+    bool error_logged = false;
+    for (const auto& e : fx)
+        if (auto* lg = std::get_if<out::Log>(&e); lg && lg->level >= out::Level::Error) error_logged = true;
+    apply(p, std::move(fx));
+    if (error_logged) check_unsent(p);
+}
+
+void World::check_forged(Process& p, const Effects& fx, const std::string& forged, bool quiesced_before,
+                         const std::map<ServiceAddress, std::string>& pins_before) {
+    const std::string w = who(p);
+    for (const auto& e : fx) {
+        if (auto* pl = std::get_if<out::Plumb>(&e))
+            violation("forged " + forged + " made " + w + " plumb " + pl->address.str());
+        else if (auto* up = std::get_if<out::Unplumb>(&e))
+            violation("forged " + forged + " made " + w + " unplumb " + up->address.str());
+    }
+    if (p.member->quiesced() != quiesced_before)
+        violation("forged " + forged + " made " + w + (quiesced_before ? " unquiesce" : " quiesce"));
+    if (p.member->status(now_).pins != pins_before) violation("forged " + forged + " changed the pins of " + w);
+}
+
+void World::check_unsent(Process& p) {
+    if (!p.member) return;
+    std::uint64_t n = p.member->status(now_).unsent_messages;
+    if (n <= p.unsent_seen) return;
+    violation(who(p) + " built " + std::to_string(n - p.unsent_seen) +
+              " message(s) its peers would drop and did not send them (unsent_messages " + std::to_string(n) + ")");
+    p.unsent_seen = n;
 }
 
 void World::schedule_wake(Process& p) {
@@ -185,7 +271,18 @@ void World::apply(Process& p, Effects fx) {
     const std::string gtag = groups_.size() > 1 ? p.group + " " : "";
     for (auto& e : fx) {
         if (auto* s = std::get_if<out::Send>(&e)) {
-            if (!p.joined || !n.up) continue;
+            // Decoded here once, exactly as each peer will decode it.
+            auto decoded = decode(s->bytes.data(), s->bytes.size());
+            if (auto* err = std::get_if<DecodeError>(&decoded)) {
+                violation(who(p) + " sent " + s->what + " (" +
+                          std::to_string(s->bytes.size()) + " bytes) that its peers drop: " + err->what);
+                continue;
+            }
+            if (!p.joined || !n.up) {
+                violation(who(p) + " sent " + s->what +
+                          (n.up ? " before CPG delivered it a view: undeliverable" : " from a node that is down"));
+                continue;
+            }
             std::uint64_t ring = n.ring;
             int part = n.part;
             Process* sender = &p;
@@ -200,8 +297,8 @@ void World::apply(Process& p, Effects fx) {
                 }
             });
         } else if (auto* pl = std::get_if<out::Plumb>(&e)) {
-            if (p.member && p.member->status(now_).quiesced)
-                violations_.push_back(when() + " quiesced host " + n.name + " was told to plumb " + pl->address.str());
+            if (p.member && p.member->quiesced())
+                violation("quiesced host " + n.name + " was told to plumb " + pl->address.str());
             double delay = opts_.action + (pl->probe ? p.member->config().arp_probe_ms / 1000.0 : 0);
             Process* pp = &p;
             ServiceAddress a = pl->address;
@@ -221,6 +318,9 @@ void World::apply(Process& p, Effects fx) {
                 if (!answered.empty()) {
                     feed(*pp, in::ActionDone{a, true, false, "ARP probe for " + a.ip() + " answered by " + answered});
                 } else {
+                    if (!configured_.count(a) && !outside_.count(a))
+                        violation("the interface of " + nn.name + " now holds " + a.str() +
+                                  ", which no configuration of any group names");
                     nn.iface[a] = {pp->group, now_ + lifetime};
                     at(now_ + lifetime, [this] { expire_addresses(); });
                     feed(*pp, in::ActionDone{a, true, true, ""});
@@ -486,7 +586,7 @@ void World::resume(std::uint32_t node, const std::string& group) {
     auto backlog = std::move(p->backlog);
     p->backlog.clear();
     // Its main loop dispatches what queued up on its fds, then its timers.
-    for (auto& in : backlog) feed(*p, in);
+    for (auto& q : backlog) feed(*p, q.input, q.forged);
     feed(*p, in::Tick{});
     p->wake_at = kInf;
     schedule_wake(*p);
@@ -559,6 +659,7 @@ void World::set_load(std::uint32_t node, const std::string& group, double load, 
 
 void World::reload(std::uint32_t node, const std::string& group, const GroupConfig& cfg) {
     note("reload " + group + " on " + nodes_.at(node - 1)->name);
+    for (const auto& p : cfg.addresses) configured_.insert(p.address);
     if (Process* p = find(node, group)) {
         feed(*p, in::Reload{cfg});
         schedule_wake(*p);
@@ -578,41 +679,98 @@ void World::stray(std::uint32_t node, const std::string& group) {
     membership_changed(false, opts_.latency);
 }
 
-void World::garbage(std::uint32_t node, const std::string& group, std::vector<std::uint8_t> bytes) {
+World::Process& World::stray_on(std::uint32_t node, const std::string& group, bool* created) {
     Node& n = *nodes_.at(node - 1);
-    // Sent by a joined stray client of that node (create one if needed).
-    Process* sender = nullptr;
+    *created = false;
     for (auto& p : n.procs)
-        if (p->group == group && p->alive && !p->member) sender = p.get();
-    if (!sender) {
-        stray(node, group);
-        sender = n.procs.back().get();
-    }
-    note("garbage (" + std::to_string(bytes.size()) + " bytes) multicast into " + group + " from " + n.name);
+        if (p->group == group && p->alive && !p->member) return *p;
+    stray(node, group);
+    *created = true;
+    return *n.procs.back();
+}
+
+void World::multicast_from_stray(Process& stray, bool created, std::vector<std::uint8_t> bytes,
+                                 const std::string& forged) {
+    Process* sender = &stray;
     auto data = std::make_shared<std::vector<std::uint8_t>>(std::move(bytes));
-    at(now_ + opts_.latency * 20, [this, sender, data] {
+    // A new client sends once CPG has shown it the group (its join first).
+    double delay = created ? opts_.latency * 20 : opts_.latency;
+    at(now_ + delay, [this, sender, data, forged] {
         Node& sn = *nodes_.at(sender->node - 1);
-        if (!sender->alive || !sn.up) return;
+        if (!sender->alive || !sn.up || !sender->joined) return;
         for (Process* r : cpg_view(sender->group, sn.part)) {
-            if (!r->joined) continue;
-            feed(*r, in::Delivered{{sender->node, sender->pid}, *data});
+            if (!r->joined || nodes_.at(r->node - 1)->ring != sn.ring) continue;
+            feed(*r, in::Delivered{{sender->node, sender->pid}, *data}, forged);
             schedule_wake(*r);
         }
     });
 }
 
+void World::garbage(std::uint32_t node, const std::string& group, std::vector<std::uint8_t> bytes) {
+    Node& n = *nodes_.at(node - 1);
+    if (!n.up) return;
+    // Sent by a joined stray client of that node (created if needed).
+    bool created = false;
+    Process& sender = stray_on(node, group, &created);
+    note("garbage (" + std::to_string(bytes.size()) + " bytes) multicast into " + group + " from " + n.name);
+    multicast_from_stray(sender, created, std::move(bytes), "garbage from " + n.name);
+}
+
+void World::forge(std::uint32_t node, const std::string& group, const Message& m, const std::string& what) {
+    Node& n = *nodes_.at(node - 1);
+    if (!n.up) return;
+    bool created = false;
+    Process& sender = stray_on(node, group, &created);
+    auto bytes = encode(m);
+    // Hostile but well formed: a message the codec rejects would test the
+    // decoder, not the trust rules.
+    auto back = decode(bytes.data(), bytes.size());
+    if (auto* err = std::get_if<DecodeError>(&back)) {
+        violation("simulator bug: forged " + what + " does not decode: " + err->what);
+        return;
+    }
+    std::string desc = what + " (from node " + std::to_string(node) + " pid " + std::to_string(sender.pid) + ")";
+    note((groups_.size() > 1 ? group + " " : "") + "a stray client on " + n.name + " forges " + what);
+    multicast_from_stray(sender, created, std::move(bytes), desc);
+}
+
 void World::run_for(double seconds) {
+    if (halted_) return;
     double end = now_ + seconds;
     while (!queue_.empty() && queue_.top().time <= end) {
         Item it = queue_.top();
         queue_.pop();
         now_ = it.time;
+        // A busy loop: events without virtual time moving on.
+        if (now_ >= burst_start_ + 0.001) {
+            burst_start_ = now_;
+            burst_events_ = 0;
+        }
+        if (++burst_events_ > kMaxBurst) {
+            halt("busy loop: more than " + std::to_string(kMaxBurst) + " events within 1 ms of virtual time from " +
+                     format_number("%.6f", burst_start_) + " s",
+                 false);
+            return;
+        }
+        // The clock is read every few hundred events: cheap, and a hang
+        // still ends within a fraction of a second of the limit.
+        if (opts_.wall_limit > 0 && ++events_ % 256 == 0 && wall_elapsed() > opts_.wall_limit) {
+            halt("timeout after " + format_number("%g", opts_.wall_limit) + " s at virtual time " +
+                     format_number("%.3f", now_),
+                 true);
+            return;
+        }
         it.fn();
         if (!watched_.empty()) update_gaps();
     }
     now_ = end;
     expire_addresses();
     update_gaps();
+    // Members log an error when they refuse to send; this sweep catches a
+    // refusal that was not logged.
+    for (auto& n : nodes_)
+        for (auto& p : n->procs)
+            if (p->alive && p->member) check_unsent(*p);
 }
 
 void World::watch(const ServiceAddress& a) {

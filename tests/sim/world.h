@@ -10,8 +10,23 @@
 // seeded source. Each node has an "interface": the kernel's address table,
 // with the lifetimes the members set, so the dead-man rule and ARP probes
 // act on what the kernel would hold.
+//
+// The World also checks what no scenario has to ask for (take_violations()):
+//  - every message a Member multicasts decodes with the real codec, as its
+//    peers would decode it, and is sent only by a process CPG has joined;
+//    a Member never refuses to send what it built (unsent_messages stays 0);
+//  - after every input a Member handles, no deadline it reported is overdue
+//    (Member::wake_overdue()), and after a Tick next_wake() lies after it;
+//  - a forged group message (forge(), garbage()) makes no Member plumb,
+//    unplumb or change its quiesce flag or pins, and no interface ever holds
+//    an address that is neither configured nor an outside machine's;
+//  - the World itself stops (halted()) when more than kMaxBurst events run
+//    within one virtual millisecond (a busy loop) or when the wall-clock
+//    limit of WorldOptions::wall_limit has passed, so a hang fails a test
+//    instead of stalling it.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -42,6 +57,7 @@ struct WorldOptions {
     double auto_fence = -1;          // >= 0: fence nodes that leave the quorate partition after this delay
     bool trace_logs = false;         // include member logs (notice and above) in the trace
     std::map<std::string, double> slow_quorum;  // node name -> extra delay of its quorum notifications
+    double wall_limit = 0;           // > 0: halt after this many seconds of wall-clock time
 };
 
 class World {
@@ -76,6 +92,9 @@ public:
     void remove_outside(const ServiceAddress& a) { outside_.erase(a); }
     void stray(std::uint32_t node, const std::string& group);     // a CPG client that never sends Info
     void garbage(std::uint32_t node, const std::string& group, std::vector<std::uint8_t> bytes);
+    // A well-formed group message multicast by a stray CPG client of `node`
+    // (hostile: a process that is not a counted member, or not the leader's).
+    void forge(std::uint32_t node, const std::string& group, const rais::Message& m, const std::string& what);
 
     void run_for(double seconds);
     // Gap measurement: the longest stretch of virtual time an address had no
@@ -83,6 +102,14 @@ public:
     void watch(const ServiceAddress& a);
     double max_gap(const ServiceAddress& a) const;
     double now() const { return now_; }
+    // A busy loop or the wall-clock limit stopped the World: run_for does
+    // nothing more; halt_reason() says which, and it is also a violation.
+    bool halted() const { return halted_; }
+    bool timed_out() const { return timed_out_; }
+    const std::string& halt_reason() const { return halt_reason_; }
+    double wall_elapsed() const;
+    // Events run within one virtual millisecond before the World calls it a busy loop.
+    static constexpr std::uint64_t kMaxBurst = 100000;
 
     // Observation
     // Nodes (up) whose interface holds a, per the kernel.
@@ -113,8 +140,20 @@ private:
     };
 
     void at(double t, std::function<void()> fn);
-    void feed(Process& p, const rais::Input& in);
+    // `forged` names a hostile input (empty for an honest one): its effects
+    // are checked before they are applied.
+    void feed(Process& p, const rais::Input& in, const std::string& forged = "");
+    void step(Process& p, const rais::Input& in, const std::string& forged);
+    void check_forged(Process& p, const rais::Effects& fx, const std::string& forged, bool quiesced_before,
+                      const std::map<ServiceAddress, std::string>& pins_before);
+    void check_unsent(Process& p);
     void apply(Process& p, rais::Effects fx);
+    Process& stray_on(std::uint32_t node, const std::string& group, bool* created);
+    void multicast_from_stray(Process& sender, bool created, std::vector<std::uint8_t> bytes,
+                              const std::string& forged);
+    void violation(const std::string& what);
+    std::string who(const Process& p) const;   // "n1 raisd web pid 1001"
+    void halt(const std::string& why, bool timeout);
     void schedule_wake(Process& p);
     // Schedules CPG (and, when the ring changes, totem and quorum) updates
     // for every group, computed from the world as it is at delivery time.
@@ -140,6 +179,13 @@ private:
     std::set<ServiceAddress> outside_;
     std::vector<std::string> trace_;
     std::vector<std::string> violations_;
+    std::set<ServiceAddress> configured_;     // every address of every configuration a group had
+    bool halted_ = false, timed_out_ = false;
+    std::string halt_reason_;
+    double burst_start_ = 0;                  // virtual time the current burst window opened
+    std::uint64_t burst_events_ = 0;
+    std::uint64_t events_ = 0;
+    std::chrono::steady_clock::time_point wall_start_;
     struct Gap {
         double since = -1;       // start of the current gap, -1 when held
         double longest = 0;

@@ -363,6 +363,7 @@ public:
             {"capacity", "0", "0"},
             {"capacity", "-3", "-3"},
             {"capacity", "lots", "lots"},
+            {"capacity", "1e12", "1e12"},  // peers would drop an Info carrying it
             {"arp_probe_ms", "10001", "10001"},
             {"announce_interval", "86401", "86401"},
             {"announce_interval", "often", "often"},

@@ -79,9 +79,10 @@ bool dead_now(pid_t pid) {
     return close != std::string::npos && close + 2 < line.size() && (line[close + 2] == 'Z' || line[close + 2] == 'X');
 }
 
-// SIGKILL is delivered asynchronously: allow the kernel a moment.
+// SIGKILL is delivered asynchronously: allow the kernel a moment (on a
+// loaded CI machine, seconds: a killed process still needs CPU to exit).
 bool dead(pid_t pid) {
-    for (int i = 0; i < 100; i++) {
+    for (int i = 0; i < 500; i++) {
         if (dead_now(pid)) return true;
         g_usleep(10000);
     }
@@ -148,7 +149,13 @@ public:
         CPPUNIT_ASSERT(out.r.output_held);
         CPPUNIT_ASSERT(!out.r.timed_out);
         pid_t bg = parse_pid(out.r.output);
-        CPPUNIT_ASSERT_MESSAGE("background sleep " + std::to_string(bg) + " still runs", dead(bg));
+        if (!dead(bg)) {
+            std::ifstream f("/proc/" + std::to_string(bg) + "/stat");
+            std::string line;
+            std::getline(f, line);
+            CPPUNIT_FAIL("background sleep " + std::to_string(bg) + " still runs: " + line + " (our pgid " +
+                         std::to_string(getpgrp()) + ")");
+        }
     }
 
     void testTimeoutKillsGroup() {
@@ -231,7 +238,15 @@ public:
         auto out = run({"/bin/sh", "-c", "readlink /proc/self/fd/0; grep SigIgn /proc/self/status"}, ChildOptions{});
         sigaction(SIGPIPE, &old, nullptr);
         CPPUNIT_ASSERT_MESSAGE(out.r.status(), out.r.ok());
-        CPPUNIT_ASSERT_EQUAL(std::string("/dev/null\nSigIgn:\t0000000000000000"), out.r.output);
+        const std::string head = "/dev/null\nSigIgn:\t";
+        CPPUNIT_ASSERT_MESSAGE(out.r.output, out.r.output.compare(0, head.size(), head) == 0);
+        // Signals 32 and 33 belong to glibc (its sigaction refuses them), so
+        // whatever raisd inherited for them it cannot reset; a caller (here
+        // once a CI harness) may leave them ignored. Every other must be
+        // back to its default.
+        unsigned long long ignored = std::stoull(out.r.output.substr(head.size()), nullptr, 16);
+        ignored &= ~((1ULL << 31) | (1ULL << 32));
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(out.r.output, 0ULL, ignored);
     }
 
     void testNotFound() {

@@ -297,6 +297,7 @@ class MemberTest : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE(MemberTest);
     CPPUNIT_TEST(testLeaderIsLowestCountedNodeId);
     CPPUNIT_TEST(testProcessWithoutInfoIsNotCounted);
+    CPPUNIT_TEST(testHealedHostWaitsForTheOtherSide);
     CPPUNIT_TEST(testAcquireFromNonLeaderIsIgnored);
     CPPUNIT_TEST(testRepeatedAcquireIsIgnored);
     CPPUNIT_TEST(testQuiescedHostIgnoresAcquire);
@@ -420,6 +421,52 @@ public:
             CPPUNIT_ASSERT_EQUAL(m == &m1, m->is_leader());
             CPPUNIT_ASSERT_EQUAL(std::size_t{m == &m1 ? 1u : 0u}, events(bus.fx(*m), EventKind::Leader).size());
         }
+    }
+
+    // Chaos seed 4242 (cut, heal): the host returning from a partition got
+    // the merged ring and its quorum before CPG reported the other side's
+    // processes, led a group of one, and plumbed addresses the other side
+    // still served (two holders for up to 150 ms). It must wait for the
+    // processes of nodes new to the ring, and then for their first Infos.
+    void testHealedHostWaitsForTheOtherSide() {
+        Bus bus;
+        Member& m1 = bus.add(setup(1));
+        bus.view(5, {m1.self()});
+        bus.quorum(5, false);  // the minority side: holds nothing
+        bus.runFor(4);
+        CPPUNIT_ASSERT(m1.held().empty());
+        bus.clear();
+        // The heal: totem's merged ring (the group view unchanged), quorate.
+        in::Membership ring;
+        ring.ring = 6;
+        ring.members = {m1.self()};
+        ring.nodes = {1, 2, 3};
+        bus.input(m1, ring);
+        bus.input(m1, in::Quorum{6, true});
+        bus.settle();
+        bus.runFor(0.5);
+        CPPUNIT_ASSERT_EQUAL(std::size_t{0}, count<out::Plumb>(bus.fx(m1)));
+        CPPUNIT_ASSERT(!m1.status(bus.now).ready);
+        // CPG reports the other side's processes; their Infos follow.
+        const Process p2{2, 902}, p3{3, 903};
+        bus.view(6, {m1.self(), p2, p3});
+        bus.runFor(0.25);
+        CPPUNIT_ASSERT_EQUAL(std::size_t{0}, count<out::Plumb>(bus.fx(m1)));
+        for (const auto& [p, held] : {std::pair{p2, std::vector<const char*>{A1, A2}}, std::pair{p3, std::vector<const char*>{A3}}}) {
+            InfoMsg i;
+            i.seq = 1;
+            i.node = p.node;
+            i.name = "n" + std::to_string(p.node);
+            i.digest = groupConfig().digest();
+            for (const char* a : held) i.serving.push_back({addr(a), AddressState::Online});
+            bus.multicast(p, i);
+        }
+        bus.settle();
+        CPPUNIT_ASSERT(m1.is_leader());
+        // Scripted n2 never releases A1, so nothing may be plumbed: A2 and A3
+        // are served, and A1 could come back (failback) only by a move.
+        std::set<std::string> plumbed = texts(all<out::Plumb>(bus.fx(m1)));
+        CPPUNIT_ASSERT_MESSAGE("plumbed an address the other side serves", plumbed.empty());
     }
 
     void testProcessWithoutInfoIsNotCounted() {
