@@ -814,7 +814,10 @@ void Member::on_action_done(double now, const in::ActionDone& d) {
             emit(now, EventKind::AcquireFailed, name_, d.address, d.detail);
         }
     } else {
-        if (it == held_.end() || fixed_.count(d.address)) return;
+        // Only a release in progress ends here: after a stall dropped the
+        // address, a new Acquire may be under way, and this late completion
+        // of the old Unplumb must not erase it.
+        if (it == held_.end() || it->second != AddressState::Releasing || fixed_.count(d.address)) return;
         held_.erase(it);
         reasons_.erase(d.address);
         armed_at_.erase(d.address);
@@ -983,6 +986,9 @@ void Member::send_info(double now) {
     // Lifetimes are re-armed once per interval, not with every Info: a
     // host taking 256 addresses sends hundreds of Infos in a second, and
     // re-arming all it holds each time costs 256 x 256 netlink requests.
+    // Half an interval, not a whole one: an Info sent a little early (at a
+    // view change) would otherwise make the next periodic Info skip the
+    // refresh, and the lifetimes would be re-armed only every 2 intervals.
     if (!held_.empty() && now >= next_refresh_at_) {
         std::vector<ServiceAddress> v;
         for (const auto& [a, st] : held_)
@@ -992,7 +998,7 @@ void Member::send_info(double now) {
             }
         if (!v.empty()) fx_->push_back(out::Refresh{v, lifetime()});
         last_refresh_at_ = now;
-        next_refresh_at_ = now + interval();
+        next_refresh_at_ = now + interval() / 2;
     }
 }
 

@@ -316,12 +316,15 @@ class MemberTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testStopAloneReleasesEverythingThenExits);
     CPPUNIT_TEST(testStallLongerThanLifetimeDropsAddresses);
     CPPUNIT_TEST(testStallShorterThanLifetimeKeepsAddresses);
+    CPPUNIT_TEST(testLateReleaseDoesNotUndoANewAcquire);
     CPPUNIT_TEST(testFoundAddressesInFirstInfo);
     CPPUNIT_TEST(testInfoCmdSeenCountsCommandsSinceMembership);
     CPPUNIT_TEST(testGarbageIsDroppedAndCounted);
     CPPUNIT_TEST(testDepartedHostWaitsForFenceConfirmation);
     CPPUNIT_TEST(testFenceBeforeDepartureIsRemembered);
     CPPUNIT_TEST(testFencingTurnedOffStopsTheWait);
+    CPPUNIT_TEST(testTwoNodeWithoutFencingWaitsForAFence);
+    CPPUNIT_TEST(testForeignMajorVersionStopsPlanning);
     CPPUNIT_TEST(testSettledOnceNothingIsLeftToDo);
     CPPUNIT_TEST_SUITE_END();
 
@@ -370,6 +373,70 @@ public:
         bus.quorum(2, true);
         bus.runFor(2);
         CPPUNIT_ASSERT_MESSAGE("a fence reported before the departure was forgotten", servedBySurvivors(ms, A3));
+    }
+
+    // Rule 4.8: in a corosync two_node cluster both halves of a split stay
+    // quorate, so without fencing a departed peer's addresses are never
+    // taken; a fence (or its return) releases them.
+    void testTwoNodeWithoutFencingWaitsForAFence() {
+        Bus bus;
+        Member& m1 = bus.add(setup(1));
+        Member& m2 = bus.add(setup(2));
+        Member& m3 = bus.add(setup(3));
+        for (Member* m : {&m1, &m2, &m3}) bus.input(*m, in::FencingMode{false, "test: no fencing", true});
+        bus.view(1, {m1.self(), m2.self(), m3.self()});
+        bus.quorum(1, true);
+        bus.runFor(4);
+        CPPUNIT_ASSERT(m2.held().count(addr(A2)));
+        bus.clear();
+        bus.view(2, {m1.self(), m3.self()}, ChangeReason::NodeDown);
+        bus.quorum(2, true);
+        bus.runFor(20);
+        CPPUNIT_ASSERT_EQUAL(std::size_t{0}, count<out::Plumb>(bus.fx(m1)) + count<out::Plumb>(bus.fx(m3)));
+        auto st = m1.status(bus.now);
+        auto p2 = std::find_if(st.peers.begin(), st.peers.end(), [](const PeerStatus& p) { return p.process.node == 2; });
+        CPPUNIT_ASSERT(p2 != st.peers.end());
+        CPPUNIT_ASSERT_MESSAGE(p2->departed_why, contains(p2->departed_why, "two_node"));
+        for (Member* m : {&m1, &m3}) bus.input(*m, in::Fenced{2, "n2"});
+        bus.runFor(1);
+        std::set<std::string> plumbed = texts(all<out::Plumb>(bus.fx(m1)));
+        for (const auto& a : texts(all<out::Plumb>(bus.fx(m3)))) plumbed.insert(a);
+        CPPUNIT_ASSERT(plumbed == texts({A2}));
+    }
+
+    // DESIGN §3 compatibility rule: a process speaking another major
+    // version may hold addresses we cannot read, so the leader does not
+    // plan while it is in the group.
+    void testForeignMajorVersionStopsPlanning() {
+        Bus bus;
+        Member& m1 = bus.add(setup(1));
+        Member& m2 = bus.add(setup(2));
+        bus.view(1, {m1.self(), m2.self()});
+        bus.quorum(1, true);
+        bus.runFor(4);
+        CPPUNIT_ASSERT(m2.held().count(addr(A2)));
+        const Process future{3, 903};
+        bus.view(2, {m1.self(), m2.self(), future});
+        InfoMsg i;
+        i.seq = 1;
+        i.node = 3;
+        i.name = "n3";
+        i.digest = groupConfig().digest();
+        auto bytes = encode(i);
+        bytes[2] = static_cast<std::uint8_t>(kProtocolVersion + 1);  // the header's major version
+        bus.input(m1, in::Delivered{future, bytes});
+        bus.input(m2, in::Delivered{future, bytes});
+        bool said = false;
+        for (const auto& l : all<out::Log>(bus.fx(m1))) said = said || contains(l.text, "not planning");
+        CPPUNIT_ASSERT_MESSAGE("the foreign version is not reported", said);
+        bus.quorum(2, true);
+        bus.runFor(4);
+        bus.clear();
+        // m2 goes; with fencing off its addresses would move at once.
+        bus.view(3, {m1.self(), future}, ChangeReason::ProcDown);
+        bus.quorum(3, true);
+        bus.runFor(12);  // past restart_grace
+        CPPUNIT_ASSERT_EQUAL(std::size_t{0}, count<out::Plumb>(bus.fx(m1)));
     }
 
     void testFencingTurnedOffStopsTheWait() {
@@ -747,6 +814,27 @@ public:
         auto i = infos(bus.fx(m));
         CPPUNIT_ASSERT_EQUAL(std::size_t{1}, i.size());
         CPPUNIT_ASSERT(i[0].serving.empty());
+    }
+
+    // Found by the simulator (hang-lifetime-expiry-v6.scn at 8.337): after
+    // a stall drops an address, the leader orders it back before the
+    // Unplumb has completed; that late completion erased the new Acquire's
+    // entry, the Acquire's own completion was then taken as "overtaken by a
+    // release", and the address sat on the interface untracked.
+    void testLateReleaseDoesNotUndoANewAcquire() {
+        Bus bus;
+        Member& m = joinLedGroup(bus, setup(2));
+        grant(bus, m, {A2});
+        bus.now += 10;  // past the lifetime: the Tick drops A2 (Unplumb in flight)
+        bus.input(m, in::Tick{});
+        CPPUNIT_ASSERT_EQUAL(std::size_t{1}, count<out::Unplumb>(bus.fx(m)));
+        in::Delivered order{kLeader, encode(AcquireMsg{1, 2, addr(A2), false, "test: back again"})};
+        bus.input(m, order);  // Plumb in flight behind the Unplumb
+        CPPUNIT_ASSERT_EQUAL(std::size_t{1}, count<out::Plumb>(bus.fx(m)));
+        bus.settle();  // the Unplumb completes first, then the Plumb
+        CPPUNIT_ASSERT_MESSAGE("the new acquire was lost", m.held().count(addr(A2)) == 1);
+        CPPUNIT_ASSERT(m.held().at(addr(A2)) == AddressState::Online);
+        CPPUNIT_ASSERT_EQUAL(std::size_t{1}, count<out::Plumb>(bus.fx(m)));
     }
 
     void testStallShorterThanLifetimeKeepsAddresses() {
