@@ -1236,6 +1236,10 @@ MemberStatus Member::status(double now) const {
     s.dropped_messages = dropped_;
     s.unsent_messages = unsent_;
     s.fixed = fixed_;
+    for (const auto& a : fixed_) s.fixed_holders[a] = name_;
+    for (const auto& [proc, p] : peers_)
+        if (p.counted && p.has_info && !(proc == self_))
+            for (const auto& a : p.info.fixed) s.fixed_holders.emplace(a, p.info.name);
     s.two_node = two_node_;
     s.dns = dns_leading_;
     s.dns_wanted = dns_prev_;

@@ -232,6 +232,9 @@ struct MemberStatus {
     std::uint64_t dropped_messages = 0;
     std::uint64_t unsent_messages = 0;       // not sent: peers would have dropped them (a bug)
     std::set<ServiceAddress> fixed;          // held statically, the administrator's (rule 4.10)
+    // Every group address some counted member holds statically, and where:
+    // the view leaves them out of the plan, so status shows them from here.
+    std::map<ServiceAddress, std::string> fixed_holders;
     bool two_node = false;                   // corosync two_node: departures wait for a fence
     // DNS (leader only): what the plan wants, and why it last changed.
     bool dns = false;

@@ -694,6 +694,11 @@ ControlResponse Daemon::status(bool json) {
         json_object_set_boolean_member(s, "settled", st.settled);
         json_object_set_boolean_member(s, "fencing", st.fencing_active);
         json_object_set_int_member(s, "dropped_messages", static_cast<gint64>(st.dropped_messages));
+        json_object_set_int_member(s, "unsent_messages", static_cast<gint64>(st.unsent_messages));
+        json_object_set_boolean_member(s, "two_node", st.two_node);
+        JsonObject* fixed = json_object_new();   // address -> the node holding it statically (rule 4.10)
+        for (const auto& [a, node] : st.fixed_holders) json_object_set_string_member(fixed, a.str().c_str(), node.c_str());
+        json_object_set_object_member(s, "fixed", fixed);
         JsonObject* rl = json_object_new();   // reload-agent compares attempts before and after its SIGHUP
         json_object_set_int_member(rl, "attempts", static_cast<gint64>(reload_attempts_));
         json_object_set_int_member(rl, "generation", static_cast<gint64>(config_generation_));
@@ -768,6 +773,8 @@ ControlResponse Daemon::status(bool json) {
     o += "  addresses:\n";
     for (const auto& pa : cfg_.addresses) {
         std::string holders;
+        auto fixed = st.fixed_holders.find(pa.address);
+        if (fixed != st.fixed_holders.end()) holders = fixed->second + " (fixed: configured statically, left alone)";
         for (const auto& h : v.hosts)
             if (const Holding* x = h.holding(pa.address))
                 holders += (holders.empty() ? "" : ", ") + h.node +
@@ -788,6 +795,8 @@ ControlResponse Daemon::status(bool json) {
         }
     }
     if (st.dropped_messages) o += "  dropped messages: " + std::to_string(st.dropped_messages) + "\n";
+    if (st.unsent_messages)
+        o += "  unsent messages: " + std::to_string(st.unsent_messages) + " (peers would have dropped them: a bug, see the log)\n";
     if (!reload_error_.empty()) o += "  last reload REFUSED: " + reload_error_ + "\n";
     return ControlResponse{0, o, ""};
 }

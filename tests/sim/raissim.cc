@@ -229,6 +229,7 @@ bool run_seed(std::uint64_t seed, int steps, bool verbose, double timeout, bool 
     opts.auto_fence = opts.fencing ? 0.5 + r.unit() * 2 : -1;
     opts.quorum_order = r.below(2) ? QuorumOrder::Before : QuorumOrder::After;
     opts.quorum_delay = opts.quorum_order == QuorumOrder::After ? r.unit() * 0.5 : 0;
+    opts.trace_logs = std::getenv("RAISSIM_LOGS") != nullptr;
     opts.wall_limit = timeout;
     World W(seed, opts);
     std::vector<std::string> names;

@@ -325,6 +325,7 @@ class MemberTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testFencingTurnedOffStopsTheWait);
     CPPUNIT_TEST(testTwoNodeWithoutFencingWaitsForAFence);
     CPPUNIT_TEST(testForeignMajorVersionStopsPlanning);
+    CPPUNIT_TEST(testFixedAddressIsHeldAndLeftAlone);
     CPPUNIT_TEST(testSettledOnceNothingIsLeftToDo);
     CPPUNIT_TEST_SUITE_END();
 
@@ -437,6 +438,36 @@ public:
         bus.quorum(3, true);
         bus.runFor(12);  // past restart_grace
         CPPUNIT_ASSERT_EQUAL(std::size_t{0}, count<out::Plumb>(bus.fx(m1)));
+    }
+
+    // Rule 4.10: an address configured statically on its host is the
+    // administrator's: held, reported where it is, never planned, released
+    // or expired, not even on quorum loss.
+    void testFixedAddressIsHeldAndLeftAlone() {
+        Bus bus;
+        Member& m1 = bus.add(setup(1));
+        MemberSetup s2 = setup(2);
+        s2.found = {addr(A2)};
+        s2.fixed = {addr(A2)};
+        Member& m2 = bus.add(s2);
+        Member& m3 = bus.add(setup(3));
+        bus.view(1, {m1.self(), m2.self(), m3.self()});
+        bus.quorum(1, true);
+        bus.runFor(12);  // past every lifetime
+        for (Member* m : {&m1, &m2, &m3}) {
+            auto fh = m->status(bus.now).fixed_holders;
+            CPPUNIT_ASSERT_MESSAGE(m->name(), fh.count(addr(A2)) && fh.at(addr(A2)) == "n2");
+        }
+        CPPUNIT_ASSERT(m2.held().at(addr(A2)) == AddressState::Online);
+        for (Member* m : {&m1, &m2, &m3}) {
+            for (const auto& p : all<out::Plumb>(bus.fx(*m))) CPPUNIT_ASSERT(!(p.address == addr(A2)));
+            for (const auto& u : all<out::Unplumb>(bus.fx(*m))) CPPUNIT_ASSERT(!(u.address == addr(A2)));
+            for (const auto& r : all<out::Refresh>(bus.fx(*m)))
+                for (const auto& a : r.addresses) CPPUNIT_ASSERT(!(a == addr(A2)));
+        }
+        bus.input(m2, in::Quorum{1, false});
+        CPPUNIT_ASSERT(!texts(all<out::Unplumb>(bus.fx(m2))).count(A2));
+        CPPUNIT_ASSERT(m2.held().at(addr(A2)) == AddressState::Online);
     }
 
     void testFencingTurnedOffStopsTheWait() {
