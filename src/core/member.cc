@@ -203,7 +203,12 @@ void Member::expire_lifetimes(double now) {
     bool any = false;
     for (auto it = held_.begin(); it != held_.end();) {
         auto armed = armed_at_.find(it->first);
-        if (fixed_.count(it->first) || it->second == AddressState::Releasing || armed == armed_at_.end() ||
+        // An address still Acquiring has its Plumb in flight: its completion
+        // (perhaps queued while we were stopped) is matched by address only,
+        // so dropping it now would let that stale completion mark a newer
+        // Acquire Online (simulator seed 118051). Once it completes, the
+        // next step expires it here.
+        if (fixed_.count(it->first) || it->second != AddressState::Online || armed == armed_at_.end() ||
             now - armed->second < lifetime()) {
             ++it;
             continue;
@@ -991,8 +996,11 @@ void Member::send_info(double now) {
     // refresh, and the lifetimes would be re-armed only every 2 intervals.
     if (!held_.empty() && now >= next_refresh_at_) {
         std::vector<ServiceAddress> v;
+        // Online only: an Acquiring address gets its lifetime from its
+        // Plumb, and re-arming it here (after a stall, before a completion
+        // queued meanwhile arrives) would hide that the kernel dropped it.
         for (const auto& [a, st] : held_)
-            if (st != AddressState::Releasing && !fixed_.count(a)) {
+            if (st == AddressState::Online && !fixed_.count(a)) {
                 v.push_back(a);
                 armed_at_[a] = now;
             }
