@@ -18,7 +18,7 @@
 #include "core/planner.h"
 #include "core/text.h"
 #include "core/view_json.h"
-#include "daemon/fencing_state.h"
+#include "daemon/cluster/fencing_state.h"
 #include "daemon/log.h"
 #include "daemon/validate.h"
 

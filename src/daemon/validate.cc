@@ -15,11 +15,11 @@
 #include <vector>
 
 #include "core/glib_ptr.h"
-#include "daemon/dns_updater.h"
-#include "daemon/fencing_state.h"
-#include "daemon/health_tests.h"
-#include "daemon/load_meter.h"
-#include "daemon/trap_sender.h"
+#include "daemon/outside/dns_updater.h"
+#include "daemon/cluster/fencing_state.h"
+#include "daemon/service/health_tests.h"
+#include "daemon/service/load_meter.h"
+#include "daemon/outside/trap_sender.h"
 
 namespace rais {
 

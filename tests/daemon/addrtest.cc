@@ -40,7 +40,7 @@
 
 #include "core/address.h"
 #include "core/glib_ptr.h"
-#include "daemon/address_backend.h"
+#include "daemon/kernel/address_backend.h"
 
 namespace {
 

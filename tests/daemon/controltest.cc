@@ -34,7 +34,7 @@
 #include <vector>
 
 #include "common/control_protocol.h"
-#include "daemon/control_server.h"
+#include "daemon/control/control_server.h"
 #include "daemon/log.h"
 
 using namespace rais;

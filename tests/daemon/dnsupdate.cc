@@ -1,4 +1,4 @@
-// dnsupdate: drives DnsUpdater (src/daemon/dns_updater.h) from the command
+// dnsupdate: drives DnsUpdater (src/daemon/outside/dns_updater.h) from the command
 // line, for manual checks and the DNS tests against a real `named`.
 //
 //   dnsupdate --server ADDR[:PORT] --zone ZONE --name NAME [--ttl T] [--key FILE]
@@ -35,7 +35,7 @@
 #include <string>
 #include <vector>
 
-#include "daemon/dns_updater.h"
+#include "daemon/outside/dns_updater.h"
 
 namespace {
 

@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "daemon/trap_sender.h"
+#include "daemon/outside/trap_sender.h"
 
 int main(int argc, char** argv) {
     std::string community = "public";

@@ -7,8 +7,8 @@
 
 #include <string>
 
-#include "daemon/health_tests.h"
-#include "daemon/notifier.h"
+#include "daemon/service/health_tests.h"
+#include "daemon/outside/notifier.h"
 
 using namespace rais;
 

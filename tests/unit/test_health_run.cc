@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "daemon/health_tests.h"
+#include "daemon/service/health_tests.h"
 
 using namespace rais;
 

@@ -34,7 +34,7 @@
 #include <vector>
 
 #include "core/codec.h"
-#include "daemon/load_meter.h"
+#include "daemon/service/load_meter.h"
 #include "unit/common.h"
 
 using namespace rais;

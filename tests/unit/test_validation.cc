@@ -23,10 +23,10 @@
 
 #include "common/group_name.h"
 #include "core/config.h"
-#include "daemon/dns_updater.h"
-#include "daemon/fencing_state.h"
-#include "daemon/notifier.h"
-#include "daemon/trap_sender.h"
+#include "daemon/outside/dns_updater.h"
+#include "daemon/cluster/fencing_state.h"
+#include "daemon/outside/notifier.h"
+#include "daemon/outside/trap_sender.h"
 
 using namespace rais;
 

@@ -11,7 +11,7 @@
 // handlers, so the owner may call back into the backend (or destroy it)
 // from a callback.
 
-#include "daemon/address_backend.h"
+#include "daemon/kernel/address_backend.h"
 
 #include "core/text.h"
 #include "daemon/child_process.h"

@@ -1,4 +1,4 @@
-#include "daemon/fencing_state.h"
+#include "daemon/cluster/fencing_state.h"
 
 #include <cctype>
 #include <sstream>

@@ -1,4 +1,4 @@
-#include "daemon/health_tests.h"
+#include "daemon/service/health_tests.h"
 
 #include <gio/gio.h>
 

@@ -1,4 +1,4 @@
-#include "daemon/load_meter.h"
+#include "daemon/service/load_meter.h"
 
 #include <arpa/inet.h>
 #include <libmnl/libmnl.h>

@@ -1,4 +1,4 @@
-#include "daemon/control_server.h"
+#include "daemon/control/control_server.h"
 
 #include <glib-unix.h>
 #include <glib.h>

@@ -16,7 +16,7 @@
 // "hmac-md5.sig-alg.reg.int.", "hmac-sha1.", "hmac-sha256.", "hmac-sha512."
 // and "hmac-shac384." (sic: a typo, so hmac-sha384 keys cannot sign); it has
 // no hmac-sha224.
-#include "daemon/dns_updater.h"
+#include "daemon/outside/dns_updater.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-#include "daemon/cpg_transport.h"
+#include "daemon/cluster/cpg_transport.h"
 
 #include <glib-unix.h>
 #include <glib.h>

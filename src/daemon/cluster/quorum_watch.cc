@@ -1,4 +1,4 @@
-#include "daemon/quorum_watch.h"
+#include "daemon/cluster/quorum_watch.h"
 
 #include <glib-unix.h>
 #include <glib.h>

@@ -1,4 +1,4 @@
-#include "daemon/notifier.h"
+#include "daemon/outside/notifier.h"
 
 #include <gio/gio.h>
 #include <glib.h>
@@ -12,7 +12,7 @@
 
 #include "core/glib_ptr.h"
 #include "daemon/child_process.h"
-#include "daemon/trap_sender.h"
+#include "daemon/outside/trap_sender.h"
 
 namespace rais {
 

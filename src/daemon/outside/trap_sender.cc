@@ -9,7 +9,7 @@
 // ids, transport domains), which is all snmp_sess_open() and snmp_sess_send()
 // use for v2c. (SNMPv3 would need init_snmp() for its engine ID and boots
 // counter; that is one reason v3 is left out.)
-#include "daemon/trap_sender.h"
+#include "daemon/outside/trap_sender.h"
 
 #include <fcntl.h>
 #include <netdb.h>

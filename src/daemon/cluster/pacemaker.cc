@@ -1,4 +1,4 @@
-#include "daemon/pacemaker.h"
+#include "daemon/cluster/pacemaker.h"
 
 #include <glib-unix.h>
 #include <glib.h>
@@ -14,7 +14,7 @@
 #undef namespace
 
 #include "daemon/child_process.h"
-#include "daemon/fencing_state.h"
+#include "daemon/cluster/fencing_state.h"
 
 namespace rais {
 
