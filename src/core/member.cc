@@ -139,7 +139,8 @@ void Member::send(Message m, std::string what) {
         log(out::Level::Error, "not sending " + what + ": peers would drop it: " + why);
         return;
     }
-    fx_->push_back(out::Send{std::move(bytes), std::move(what)});
+    const bool snapshot = std::holds_alternative<InfoMsg>(m);
+    fx_->push_back(out::Send{std::move(bytes), std::move(what), snapshot});
 }
 
 Effects Member::step(double now, const Input& input) {

@@ -148,6 +148,9 @@ namespace out {
 struct Send {                               // multicast to the group, agreed order
     std::vector<std::uint8_t> bytes;
     std::string what;                       // one-line summary for traces
+    // An Info: a full snapshot of this member's state that makes any Info
+    // not yet sent obsolete, so the shell may send only the newest one.
+    bool snapshot = false;
 };
 struct Plumb {                              // add the address; answer with ActionDone
     ServiceAddress address;

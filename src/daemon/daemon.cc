@@ -556,7 +556,7 @@ void Daemon::arm_timer() {
 void Daemon::apply(Effects fx) {
     for (auto& e : fx) {
         if (auto* s = std::get_if<out::Send>(&e)) {
-            if (s->what == "info") {
+            if (s->snapshot) {
                 // An Info is a full snapshot that replaces the one before:
                 // when one batch of CPG deliveries (256 Acquires, say)
                 // changes our state 256 times, send the last state once,
