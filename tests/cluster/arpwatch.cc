@@ -59,26 +59,14 @@
 #include <string>
 #include <vector>
 
+#include "cluster/watch_common.h"
+
 namespace {
 
-volatile sig_atomic_t g_stop = 0;
-
-void on_signal(int) { g_stop = 1; }
-
-int64_t now_ms(clockid_t clock) {
-    timespec ts{};
-    clock_gettime(clock, &ts);
-    return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
-int64_t mono_ms() { return now_ms(CLOCK_MONOTONIC); }
-int64_t real_ms() { return now_ms(CLOCK_REALTIME); }
-
-std::string fmt_epoch(int64_t ms) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%lld.%03lld", static_cast<long long>(ms / 1000),
-                  static_cast<long long>(ms % 1000));
-    return buf;
-}
+using watch::fmt_epoch;
+using watch::mono_ms;
+using watch::parse_num;
+using watch::real_ms;
 
 using Mac = std::array<uint8_t, 6>;
 
@@ -148,13 +136,6 @@ struct Target {
     int64_t tcp_down_since = -1, tcp_down_longest = 0;
 };
 
-bool parse_num(const char *s, double &out) {
-    char *end = nullptr;
-    errno = 0;
-    out = std::strtod(s, &end);
-    return errno == 0 && end != s && *end == '\0' && out >= 0;
-}
-
 [[noreturn]] void usage(const char *msg) {
     if (msg)
         std::fprintf(stderr, "arpwatch: %s\n", msg);
@@ -169,26 +150,14 @@ bool parse_num(const char *s, double &out) {
 
 bool parse_target(const std::string &s, int port, Target &t) {
     t.text = s;
-    std::memset(&t.tcp, 0, sizeof t.tcp);
-    auto *a4 = reinterpret_cast<sockaddr_in *>(&t.tcp);
-    auto *a6 = reinterpret_cast<sockaddr_in6 *>(&t.tcp);
-    if (inet_pton(AF_INET, s.c_str(), &a4->sin_addr) == 1) {
-        t.family = AF_INET;
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons(static_cast<uint16_t>(port));
-        t.tcplen = sizeof *a4;
-        std::memcpy(t.ip.data(), &a4->sin_addr, 4);
-        return true;
-    }
-    if (inet_pton(AF_INET6, s.c_str(), &a6->sin6_addr) == 1) {
-        t.family = AF_INET6;
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons(static_cast<uint16_t>(port));
-        t.tcplen = sizeof *a6;
-        std::memcpy(t.ip.data(), &a6->sin6_addr, 16);
-        return true;
-    }
-    return false;
+    if (!watch::socket_address(s, port, t.tcp, t.tcplen))
+        return false;
+    t.family = t.tcp.ss_family;
+    if (t.family == AF_INET)
+        std::memcpy(t.ip.data(), &reinterpret_cast<const sockaddr_in *>(&t.tcp)->sin_addr, 4);
+    else
+        std::memcpy(t.ip.data(), &reinterpret_cast<const sockaddr_in6 *>(&t.tcp)->sin6_addr, 16);
+    return true;
 }
 
 struct Link {
@@ -423,17 +392,8 @@ int main(int argc, char **argv) {
         if (!parse_target(addrs[i], int(port_d), targets[i]))
             usage(("bad address '" + addrs[i] + "'").c_str());
 
-    rlimit rl{};
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-    struct sigaction sa{};
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, nullptr);
-    sigaction(SIGINT, &sa, nullptr);
-    signal(SIGPIPE, SIG_IGN);
+    watch::raise_fd_limit();
+    watch::install_stop_signals();
 
     Link link = link_of(iface);
     Fd arp(socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ARP)));
@@ -470,7 +430,7 @@ int main(int argc, char **argv) {
     int64_t next_tick = start_mono;
     int64_t round_real = -1;   // send time of the open round
     std::vector<pollfd> pfds;
-    while (!g_stop) {
+    while (!watch::stop_requested) {
         int64_t now = mono_ms();
         if (now >= next_tick || now >= end_mono) {
             int64_t r = real_ms();

@@ -51,27 +51,14 @@
 #include <string>
 #include <vector>
 
+#include "cluster/watch_common.h"
+
 namespace {
 
-volatile sig_atomic_t g_stop = 0;
-
-void on_signal(int) { g_stop = 1; }
-
-int64_t now_ns(clockid_t clock) {
-    timespec ts{};
-    clock_gettime(clock, &ts);
-    return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
-int64_t mono_ms() { return now_ns(CLOCK_MONOTONIC) / 1000000; }
-int64_t real_ms() { return now_ns(CLOCK_REALTIME) / 1000000; }
-
-std::string fmt_epoch(int64_t ms) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%lld.%03lld", static_cast<long long>(ms / 1000),
-                  static_cast<long long>(ms % 1000));
-    return buf;
-}
+using watch::fmt_epoch;
+using watch::mono_ms;
+using watch::parse_num;
+using watch::real_ms;
 
 enum class State { unknown, up, down };
 
@@ -126,29 +113,7 @@ bool parse_target(const std::string &s, Target &t) {
     if (p < 1 || p > 65535)
         return false;
     t.text = s;
-    std::memset(&t.addr, 0, sizeof t.addr);
-    auto *a4 = reinterpret_cast<sockaddr_in *>(&t.addr);
-    auto *a6 = reinterpret_cast<sockaddr_in6 *>(&t.addr);
-    if (inet_pton(AF_INET, host.c_str(), &a4->sin_addr) == 1) {
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons(static_cast<uint16_t>(p));
-        t.addrlen = sizeof *a4;
-        return true;
-    }
-    if (inet_pton(AF_INET6, host.c_str(), &a6->sin6_addr) == 1) {
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons(static_cast<uint16_t>(p));
-        t.addrlen = sizeof *a6;
-        return true;
-    }
-    return false;
-}
-
-bool parse_num(const char *s, double &out) {
-    char *end = nullptr;
-    errno = 0;
-    out = std::strtod(s, &end);
-    return errno == 0 && end != s && *end == '\0' && out >= 0;
+    return watch::socket_address(host, int(p), t.addr, t.addrlen);
 }
 
 [[noreturn]] void usage(const char *msg) {
@@ -293,18 +258,8 @@ int main(int argc, char **argv) {
         usage("--interval-ms and --timeout-ms must be at least 1");
 
     // Up to timeout/interval + 1 probes in flight per target.
-    rlimit rl{};
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-
-    struct sigaction sa{};
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, nullptr);
-    sigaction(SIGINT, &sa, nullptr);
-    signal(SIGPIPE, SIG_IGN);
+    watch::raise_fd_limit();
+    watch::install_stop_signals();
 
     const int64_t start_mono = mono_ms();
     const int64_t start_real = real_ms();
@@ -318,7 +273,7 @@ int main(int argc, char **argv) {
     int exit_code = 0;
     bool done = false;
 
-    while (!g_stop && !done) {
+    while (!watch::stop_requested && !done) {
         int64_t now = mono_ms();
         if (now >= end_mono)
             break;
