@@ -35,7 +35,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <linux/if_packet.h>
+#include <netpacket/packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <netinet/icmp6.h>
@@ -60,6 +60,7 @@
 #include <vector>
 
 #include "cluster/watch_common.h"
+#include "daemon/kernel/arp_frame.h"
 
 namespace {
 
@@ -188,17 +189,9 @@ Link link_of(const std::string &iface) {
 }
 
 void send_arp(int fd, const Link &l, const Target &t) {
-    uint8_t pkt[28] = {0, 1, 0x08, 0, 6, 4, 0, 1};   // Ethernet, IPv4, request
-    std::memcpy(pkt + 8, l.mac.data(), 6);
-    std::memcpy(pkt + 14, l.ip4, 4);
-    std::memcpy(pkt + 24, t.ip.data(), 4);
-    sockaddr_ll to{};
-    to.sll_family = AF_PACKET;
-    to.sll_protocol = htons(ETH_P_ARP);
-    to.sll_ifindex = l.ifindex;
-    to.sll_halen = 6;
-    std::memset(to.sll_addr, 0xff, 6);
-    sendto(fd, pkt, sizeof pkt, 0, reinterpret_cast<sockaddr *>(&to), sizeof to);
+    const auto pkt = rais::arp_request_frame(l.mac.data(), l.ip4, t.ip.data());
+    const sockaddr_ll to = rais::arp_broadcast(l.ifindex);
+    sendto(fd, pkt.data(), pkt.size(), 0, reinterpret_cast<const sockaddr *>(&to), sizeof to);
 }
 
 void send_ns(int fd, const Link &l, const Target &t) {
