@@ -5,45 +5,13 @@
 #include <cstdio>
 #include <limits>
 
-#include "core/dns_plan.h"
 #include "core/planner.h"
 #include "core/text.h"
 
 namespace rais {
 
-const char* to_string(ChangeReason r) {
-    switch (r) {
-    case ChangeReason::Join: return "join";
-    case ChangeReason::Leave: return "leave";
-    case ChangeReason::NodeDown: return "node down";
-    case ChangeReason::NodeUp: return "node up";
-    case ChangeReason::ProcDown: return "process down";
-    }
-    return "?";
-}
-
-const char* to_string(EventKind k) {
-    switch (k) {
-    case EventKind::Acquire: return "acquire";
-    case EventKind::Release: return "release";
-    case EventKind::AcquireFailed: return "acquire_failed";
-    case EventKind::ReleaseFailed: return "release_failed";
-    case EventKind::TestFailed: return "test_failed";
-    case EventKind::TestRecovered: return "test_recovered";
-    case EventKind::CannotAssign: return "cannot_assign";
-    case EventKind::Orphaned: return "orphaned";
-    case EventKind::Expired: return "expired";
-    case EventKind::Leader: return "leader";
-    case EventKind::DnsUpdate: return "dns_update";
-    case EventKind::DnsFailed: return "dns_failed";
-    }
-    return "?";
-}
-
 namespace {
 constexpr double kNever = std::numeric_limits<double>::infinity();
-// How long a fence confirmation that came before the node's departure counts.
-constexpr double kFenceMemory = 60;
 // A Tick clears what is due; a deadline it left is looked at again this
 // much later: a bug becomes a slow poll, never a busy loop.
 constexpr double kWakeFloor = 0.001;
@@ -68,7 +36,6 @@ std::string without_figures(const std::string& r) {
     return out + r.substr(i);
 }
 
-std::string secs(double s) { return format_number("%g s", s); }
 }  // namespace
 
 Member::Member(MemberSetup setup)
@@ -76,16 +43,16 @@ Member::Member(MemberSetup setup)
       digest_(cfg_.digest()),
       self_(setup.self),
       name_(std::move(setup.name)),
-      fencing_active_(setup.fencing_active),
       random_(setup.seed),
+      peers_(self_, name_, setup.fencing_active),
       quiesced_(setup.quiesced) {
+    peers_.set_timing(interval(), cfg_.restart_grace);
     if (cfg_.capacity) capacity_ = *cfg_.capacity;
     for (const auto& a : setup.found) held_[a] = AddressState::Online;
     for (const auto& a : setup.fixed) {
         held_[a] = AddressState::Online;
         fixed_.insert(a);
     }
-    names_[self_.node] = name_;
 }
 
 Effects Member::start(double now) {
@@ -105,10 +72,7 @@ Effects Member::start(double now) {
         v.push_back(a);
         armed_at_[a] = now;
     }
-    if (!v.empty()) {
-        fx.push_back(out::Refresh{v, lifetime()});
-        last_refresh_at_ = now;
-    }
+    if (!v.empty()) fx.push_back(out::Refresh{v, lifetime()});
     next_info_at_ = now;
     last_step_at_ = now;
     fx_ = nullptr;
@@ -151,7 +115,7 @@ Effects Member::step(double now, const Input& input) {
     // means this process was stopped or starved: judge nobody silent until
     // it has listened again for a while, and face what the kernel did to
     // our addresses meanwhile (the dead-man rule, seen from the inside).
-    if (last_step_at_ > 0 && now - last_step_at_ > 2 * interval()) listening_since_ = now;
+    if (last_step_at_ > 0 && now - last_step_at_ > 2 * interval()) peers_.listening_again(now);
     expire_lifetimes(now);
     last_step_at_ = now;
     std::visit(
@@ -161,9 +125,9 @@ Effects Member::step(double now, const Input& input) {
             else if constexpr (std::is_same_v<T, in::Quorum>) on_quorum(now, ev);
             else if constexpr (std::is_same_v<T, in::Delivered>) on_delivered(now, ev);
             else if constexpr (std::is_same_v<T, in::Tick>) on_tick(now);
-            else if constexpr (std::is_same_v<T, in::Fenced>) on_fenced(now, ev);
-            else if constexpr (std::is_same_v<T, in::FencingMode>) on_fencing_mode(now, ev);
-            else if constexpr (std::is_same_v<T, in::DnsResult>) on_dns_result(now, ev);
+            else if constexpr (std::is_same_v<T, in::Fenced>) peers_.on_fenced(now, ev, fx);
+            else if constexpr (std::is_same_v<T, in::FencingMode>) peers_.on_fencing_mode(ev, fx);
+            else if constexpr (std::is_same_v<T, in::DnsResult>) dns_.on_result(now, ev, cfg_, name_, fx);
             else if constexpr (std::is_same_v<T, in::TestResult>) on_test(now, ev);
             else if constexpr (std::is_same_v<T, in::LoadSample>) on_load(ev);
             else if constexpr (std::is_same_v<T, in::Fixed>) on_fixed(now, ev);
@@ -180,6 +144,7 @@ Effects Member::step(double now, const Input& input) {
             else if constexpr (std::is_same_v<T, in::Reload>) {
                 cfg_ = ev.config;
                 digest_ = cfg_.digest();
+                peers_.set_timing(interval(), cfg_.restart_grace);
                 if (cfg_.capacity) capacity_ = *cfg_.capacity;
                 log(out::Level::Notice, "configuration reloaded (digest " + digest_.substr(0, 12) + ")");
                 send_info(now);
@@ -203,26 +168,33 @@ Effects Member::step(double now, const Input& input) {
 void Member::expire_lifetimes(double now) {
     bool any = false;
     for (auto it = held_.begin(); it != held_.end();) {
-        auto armed = armed_at_.find(it->first);
         // An address still Acquiring has its Plumb in flight: its completion
         // (perhaps queued while we were stopped) is matched by address only,
         // so dropping it now would let that stale completion mark a newer
-        // Acquire Online (simulator seed 118051). Once it completes, the
-        // next step expires it here.
-        if (fixed_.count(it->first) || it->second != AddressState::Online || armed == armed_at_.end() ||
-            now - armed->second < lifetime()) {
+        // Acquire Online (simulator seed 118051). Its completion looks at
+        // the lifetime itself (on_action_done).
+        if (it->second != AddressState::Online || !lifetime_ran_out(now, it->first)) {
             ++it;
             continue;
         }
-        emit(now, EventKind::Release, name_, it->first,
-             "kernel lifetime ran out: not refreshed for " + secs(now - armed->second) + " (raisd stalled)");
-        fx_->push_back(out::Unplumb{it->first});
-        reasons_.erase(it->first);
-        armed_at_.erase(armed);
-        it = held_.erase(it);
+        it = drop_expired(now, it, "not refreshed for " + secs(now - armed_at_[it->first]));
         any = true;
     }
     if (any) send_info(now);
+}
+
+bool Member::lifetime_ran_out(double now, const ServiceAddress& a) const {
+    auto armed = armed_at_.find(a);
+    return !fixed_.count(a) && armed != armed_at_.end() && now - armed->second >= lifetime();
+}
+
+std::map<ServiceAddress, AddressState>::iterator Member::drop_expired(
+    double now, std::map<ServiceAddress, AddressState>::iterator it, const std::string& why) {
+    emit(now, EventKind::Release, name_, it->first, "kernel lifetime ran out: " + why + " (raisd stalled)");
+    fx_->push_back(out::Unplumb{it->first});
+    reasons_.erase(it->first);
+    armed_at_.erase(it->first);
+    return held_.erase(it);
 }
 
 // A sample the shell could not check is checked here again (rule 4.9): a
@@ -273,197 +245,16 @@ bool Member::holds_movable() const {
     return false;
 }
 
-// ---------------------------------------------------------------- fencing
-
-void Member::on_fenced(double now, const in::Fenced& f) {
-    for (auto it = departed_.begin(); it != departed_.end(); ++it) {
-        Departed& d = it->second;
-        if (!(f.node && d.node == f.node) && !(!f.name.empty() && d.name == f.name)) continue;
-        if (d.awaiting_fence)
-            log(out::Level::Notice, "fencing confirmed " + d.name + " down; its addresses may move");
-        departed_.erase(it);
-        return;
-    }
-    // Not departed (yet): the fencer may report before CPG tells us the node
-    // left. Remember it for a while, so that departure need not wait.
-    std::string name = !f.name.empty() ? f.name : node_name(f.node);
-    if (name.empty()) return;
-    fenced_at_[name] = now;
-    for (auto it = fenced_at_.begin(); it != fenced_at_.end();)
-        it = now - it->second >= kFenceMemory ? fenced_at_.erase(it) : std::next(it);
-}
-
-void Member::on_fencing_mode(double now, const in::FencingMode& f) {
-    (void)now;
-    if (f.two_node != two_node_) {
-        two_node_ = f.two_node;
-        if (two_node_)
-            log(out::Level::Notice, "corosync two_node cluster: both halves of a split stay quorate, so a departed "
-                                    "peer's addresses move only after a fence confirms it down");
-    }
-    if (f.active == fencing_active_) return;
-    fencing_active_ = f.active;
-    log(out::Level::Notice, std::string(f.active ? "fencing on: " : "fencing off: ") + f.why);
-    // In a two_node cluster nothing but a fence (or the peer's return) ends the wait.
-    if (f.active || two_node_) return;
-    // Nothing will confirm a fence any more: stop waiting for one.
-    for (auto it = departed_.begin(); it != departed_.end();) {
-        if (!it->second.awaiting_fence) {
-            ++it;
-            continue;
-        }
-        log(out::Level::Notice, it->second.name + ": no longer waiting for fencing; its addresses may move");
-        it = departed_.erase(it);
-    }
-}
-
-// ---------------------------------------------------------------- DNS
-
-void Member::plan_zone(double now, const View& v) {
-    (void)now;
-    if (cfg_.dns_server.empty()) return;
-    bool first = !dns_leading_;
-    dns_leading_ = true;
-    DnsPlan z = plan_dns(v, dns_prev_);
-    dns_why_ = z.reasons;
-    // A new leader publishes at once (the shell reads the server's RRset
-    // first and converges it); afterwards only changes go out.
-    if (!z.changed && !first) return;
-    if (first) dns_confirmed_.clear();
-    dns_prev_ = z.advertised;
-    if (z.changed) {
-        dns_changes_ = z.changes;
-        std::string why;
-        for (const auto& c : z.changes) why += (why.empty() ? "" : "; ") + c;
-        log(out::Level::Notice, "DNS: the zone should advertise " + dns_list(z.advertised) + (why.empty() ? "" : ": " + why));
-    }
-    fx_->push_back(out::DnsPublish{z.advertised});
-}
-
-void Member::on_dns_result(double now, const in::DnsResult& r) {
-    if (!dns_leading_) return;
-    if (!r.ok) {
-        // One event per outage (and per new kind of failure), not one per retry.
-        std::string what = std::string(r.read ? "reading" : "updating") + " the zone at " + cfg_.dns_server +
-                           " failed: " + r.detail;
-        if (what != dns_failing_) emit(now, EventKind::DnsFailed, name_, std::nullopt, what);
-        dns_failing_ = what;
-        return;
-    }
-    if (!dns_failing_.empty())
-        log(out::Level::Notice, "DNS: the server at " + cfg_.dns_server + " answers again");
-    dns_failing_.clear();
-    if (r.read) {
-        // The server's RRset seeds the hysteresis of a new leader.
-        if (r.published) dns_prev_ = dns_confirmed_ = *r.published;
-        return;
-    }
-    std::set<ServiceAddress> now_there = r.published ? *r.published : dns_prev_;
-    if (now_there == dns_confirmed_) return;
-    emit(now, EventKind::DnsUpdate, name_, std::nullopt,
-         cfg_.dns_owner() + "." + cfg_.dns_zone + " now " + dns_list(now_there) + ": " +
-             dns_changes(dns_confirmed_, now_there, dns_why_));
-    dns_confirmed_ = now_there;
-}
-
 // ---------------------------------------------------------------- membership
 
 void Member::on_membership(double now, const in::Membership& m) {
-    // Nodes new to the ring whose processes CPG has not reported yet (see
-    // awaited_nodes_). A first membership has nothing to compare with: a
-    // newcomer waits for the whole group anyway (ready()).
-    if (have_membership_ && m.ring != ring_)
-        for (auto n : m.nodes)
-            if (std::find(ring_nodes_.begin(), ring_nodes_.end(), n) == ring_nodes_.end()) awaited_nodes_.insert(n);
-    for (auto it = awaited_nodes_.begin(); it != awaited_nodes_.end();) {
-        bool in_ring = std::find(m.nodes.begin(), m.nodes.end(), *it) != m.nodes.end();
-        bool in_view = std::any_of(m.members.begin(), m.members.end(), [&](const Process& p) { return p.node == *it; });
-        if (!in_ring || in_view) it = awaited_nodes_.erase(it);
-        else ++it;
-    }
-    if (!awaited_nodes_.empty() && m.ring != ring_) {
-        std::string ns;
-        for (auto n : awaited_nodes_) ns += (ns.empty() ? "" : ", ") + node_name(n);
-        log(out::Level::Info, "ring " + std::to_string(m.ring) + " brought node(s) " + ns +
-                                  " not yet in the group's view: planning waits for their processes (at most " +
-                                  secs(3 * interval()) + ")");
-    }
+    bool new_ring = have_membership_ && m.ring != ring_;
     have_membership_ = true;
     ring_ = m.ring;
-    ring_nodes_ = m.nodes;
     members_ = m.members;
     view_change_at_ = now;
     cmd_count_ = 0;
-
-    for (const auto& [proc, why] : m.left) {
-        auto it = peers_.find(proc);
-        if (it == peers_.end()) continue;
-        Peer& p = it->second;
-        if (p.counted && p.has_info && !(proc == self_)) {
-            std::string nm = node_name(proc.node);
-            HostView hv = host_of(p);
-            bool node_present = false;
-            for (const auto& mm : m.members) node_present = node_present || mm.node == proc.node;
-            Departed d{nm, proc.node, hv.serving, now, false, "", m.ring};
-            if (why == ChangeReason::Leave) {
-                log(out::Level::Notice, "raisd on " + nm + " left the group");
-            } else if (why == ChangeReason::ProcDown || node_present) {
-                d.until = now + cfg_.restart_grace;
-                d.why = "raisd on " + nm + " went down (process down); its addresses wait restart_grace (" +
-                        secs(cfg_.restart_grace) + ")";
-            } else if (fencing_active_ && fenced_at_.count(nm) && now - fenced_at_[nm] < kFenceMemory) {
-                log(out::Level::Notice, nm + " left the membership (" + std::string(to_string(why)) +
-                                            ") after fencing confirmed it down; its addresses may move at once");
-            } else if (fencing_active_) {
-                d.until = kNever;
-                d.awaiting_fence = true;
-                d.why = nm + " left the membership (" + to_string(why) + "); waiting for fencing to confirm it down";
-            } else if (two_node_) {
-                d.until = kNever;
-                d.awaiting_fence = true;
-                d.why = nm + " left the membership (" + to_string(why) + ") of a two_node cluster without fencing: "
-                        "it may still serve on the other half, so its addresses stay unserved until it returns or "
-                        "is fenced";
-            } else {
-                log(out::Level::Notice, nm + " left the membership (" + std::string(to_string(why)) +
-                                            "); fencing is off, its addresses may move at once");
-            }
-            if (!d.why.empty() && !d.serving.empty()) {
-                log(out::Level::Notice, d.why);
-                departed_[proc.node] = d;
-            }
-        }
-        peers_.erase(it);
-    }
-    // A node we were waiting to see fenced is back in the cluster: whatever
-    // raisd it had is either alive (and will report) or dead long enough for
-    // the kernel lifetimes to run out within restart_grace.
-    // Only a newer ring counts: CPG may report the departure before totem
-    // reports the ring without the node, with the old ring's node list.
-    for (auto& [node, d] : departed_) {
-        if (!d.awaiting_fence || m.ring <= d.ring || std::find(m.nodes.begin(), m.nodes.end(), node) == m.nodes.end())
-            continue;
-        d.awaiting_fence = false;
-        d.until = now + cfg_.restart_grace;
-        d.why = d.name + " rejoined the cluster without its raisd; its addresses wait restart_grace (" +
-                secs(cfg_.restart_grace) + ")";
-        log(out::Level::Notice, d.why);
-    }
-    for (const auto& proc : m.members)
-        if (!peers_.count(proc)) {
-            peers_[proc].process = proc;
-            peers_[proc].seen_at = now;
-        }
-    // Drop peers CPG no longer lists (defensive: a view is authoritative).
-    for (auto it = peers_.begin(); it != peers_.end();) {
-        if (std::find(m.members.begin(), m.members.end(), it->first) == m.members.end()) it = peers_.erase(it);
-        else ++it;
-    }
-    for (auto& [proc, p] : peers_) {
-        (void)proc;
-        p.fresh = false;
-        p.pending.clear();
-    }
+    peers_.on_membership(now, m, new_ring, digest_, *fx_);
     // Acquires deferred for an older ring are void.
     deferred_.clear();
     // Every member announces itself at once after a change (DESIGN §3).
@@ -492,31 +283,7 @@ void Member::on_quorum(double now, const in::Quorum& q) {
     }
 }
 
-double Member::quiet_for(const Peer& p) const {
-    // Silence is measured in ring time: how long our own Infos kept coming
-    // back while the peer's did not. While corosync re-forms the ring
-    // nobody's messages arrive (seconds after a crash), and that says
-    // nothing about any peer; and after our own stall we start afresh.
-    double ring_now = std::max(own_info_at_, listening_since_);
-    return ring_now - std::max(p.last_info_at, listening_since_);
-}
-
-bool Member::silent(const Peer& p) const {
-    if (p.process == self_) return false;
-    return p.counted && quiet_for(p) > 3 * interval();
-}
-
-std::uint32_t Member::leader_node() const {
-    std::uint32_t best = 0;
-    for (const auto& [proc, p] : peers_)
-        if (p.counted && !silent(p) && (best == 0 || proc.node < best)) best = proc.node;
-    return best;
-}
-
-bool Member::is_leader() const {
-    const Peer* me = counted_peer(self_.node);
-    return me && me->process == self_ && leader_node() == self_.node;
-}
+bool Member::is_leader() const { return peers_.self_leads(); }
 
 bool Member::ready(double now) const {
     if (now - view_change_at_ >= 3 * interval()) return true;
@@ -524,42 +291,7 @@ bool Member::ready(double now) const {
     // starting too (Pacemaker starts clone instances together). Taking every
     // address now and handing them back a second later is churn clients see.
     if (!synced_ && members_.size() == 1) return false;
-    // A ring that grew: the other side's processes are about to appear in
-    // CPG, and they may hold addresses (a healed partition).
-    if (!awaited_nodes_.empty()) return false;
-    for (const auto& [proc, p] : peers_) {
-        if (p.counted && !p.fresh) return false;
-        // A process that appeared in the view and has not spoken yet: a
-        // newcomer waits for every CPG member (otherwise it would count only
-        // itself and plan alone), and everyone waits for a process that just
-        // appeared, which may be the other side of a healed partition still
-        // serving its addresses. One that stays silent for 3 x interval is a
-        // stray and no longer waited for.
-        if (!p.counted && !p.reported && (!synced_ || now - p.seen_at < 3 * interval())) return false;
-    }
-    return true;
-}
-
-Member::Peer* Member::peer(const Process& p) {
-    auto it = peers_.find(p);
-    return it == peers_.end() ? nullptr : &it->second;
-}
-
-const Member::Peer* Member::counted_peer(std::uint32_t node) const {
-    for (const auto& [proc, p] : peers_)
-        if (proc.node == node && p.counted) return &p;
-    return nullptr;
-}
-
-std::string Member::node_name(std::uint32_t node) const {
-    auto it = names_.find(node);
-    return it == names_.end() ? "node" + std::to_string(node) : it->second;
-}
-
-std::uint32_t Member::node_id(const std::string& name) const {
-    for (const auto& [id, n] : names_)
-        if (n == name && counted_peer(id)) return id;
-    return 0;
+    return peers_.heard_everyone(now, synced_);
 }
 
 // ---------------------------------------------------------------- messages
@@ -571,7 +303,7 @@ void Member::on_delivered(double now, const in::Delivered& d) {
         if (err->foreign_version) {
             // Another major version: we cannot know what it holds, so we
             // must not plan around it (DESIGN §3 compatibility rule).
-            if (Peer* p = peer(d.from)) p->foreign = err->foreign_version;
+            if (Peer* p = peers_.find(d.from)) p->foreign = err->foreign_version;
             if (foreign_reported_.insert(err->foreign_version).second)
                 log(out::Level::Error, "node " + std::to_string(d.from.node) + " pid " + std::to_string(d.from.pid) +
                                            " speaks " + err->what + ": not planning while it is in the group");
@@ -582,7 +314,7 @@ void Member::on_delivered(double now, const in::Delivered& d) {
         return;
     }
     const Message& msg = std::get<Message>(decoded);
-    Peer* p = peer(d.from);
+    Peer* p = peers_.find(d.from);
     if (!p) {
         dropped_++;
         log(out::Level::Warning, "dropped a message from node " + std::to_string(d.from.node) +
@@ -615,33 +347,10 @@ void Member::on_info(double now, Peer& p, const InfoMsg& m) {
                                      std::to_string(p.process.node));
         return;
     }
-    if (!p.counted) {
-        const Peer* other = counted_peer(m.node);
-        if (other && !(other->process == p.process)) {
-            if (!p.reported) {
-                p.reported = true;
-                log(out::Level::Warning, "a second raisd for group " + cfg_.group + " on " + m.name + " (pid " +
-                                             std::to_string(p.process.pid) + ") is ignored; pid " +
-                                             std::to_string(other->process.pid) + " keeps the place");
-            }
-            return;
-        }
-        p.counted = true;
-        if (!(p.process == self_)) log(out::Level::Info, m.name + " (node " + std::to_string(m.node) + ") joined the group");
-    }
-    names_[m.node] = m.name;
-    if (p.process == self_) own_info_at_ = now;
-    p.info = m;
-    p.has_info = true;
-    p.last_info_at = now;
-    p.fresh = true;
-    p.pending.erase(std::remove_if(p.pending.begin(), p.pending.end(),
-                                   [&](const Pending& x) { return x.index != kInFlight && x.index <= m.cmd_seen; }),
-                    p.pending.end());
-    if (departed_.erase(m.node)) log(out::Level::Info, m.name + " is back; it reports what it holds");
+    if (!peers_.on_info(now, p, m, cfg_.group, *fx_)) return;
 
     // Mirror the leader's group state (a new leader inherits it).
-    if (!(p.process == self_) && m.node == leader_node()) {
+    if (!(p.process == self_) && m.node == peers_.leader()) {
         orphans_.clear();
         for (const auto& [a, age] : m.orphans) orphans_[a] = now - age / 1000.0;
         pins_.clear();
@@ -653,8 +362,8 @@ bool Member::from_leader(const Process& from, std::uint32_t claimed, const char*
                          const ServiceAddress& a) {
     // The leader is a process, not a node: a stray CPG client on the
     // leader's node must not be obeyed (rule 4.1).
-    std::uint32_t l = leader_node();
-    const Peer* lp = l ? counted_peer(l) : nullptr;
+    std::uint32_t l = peers_.leader();
+    const Peer* lp = l ? peers_.counted(l) : nullptr;
     if (claimed == from.node && lp && lp->process == from) return true;
     log(out::Level::Warning, std::string("ignored ") + what + " of " + a.str() + " from node " +
                                  std::to_string(from.node) + " pid " + std::to_string(from.pid) +
@@ -664,27 +373,10 @@ bool Member::from_leader(const Process& from, std::uint32_t claimed, const char*
     return false;
 }
 
-void Member::note_command(std::uint32_t dest, bool acquire, const ServiceAddress& a, std::uint32_t index) {
-    for (auto& [proc, p] : peers_) {
-        if (proc.node != dest || !p.counted) continue;
-        if (index != kInFlight) {
-            // The delivery of a command this member sent itself: now it has an index.
-            auto it = std::find_if(p.pending.begin(), p.pending.end(), [&](const Pending& x) {
-                return x.index == kInFlight && x.acquire == acquire && x.address == a;
-            });
-            if (it != p.pending.end()) {
-                it->index = index;
-                continue;
-            }
-        }
-        p.pending.push_back({acquire, a, index});
-    }
-}
-
 void Member::on_acquire(double now, const Process& from, const AcquireMsg& m) {
     if (!from_leader(from, m.leader, "Acquire", m.address)) return;
     // Every member notes the command against the destination (patent step 424).
-    note_command(m.dest, true, m.address, cmd_count_);
+    peers_.note_command(m.dest, true, m.address, cmd_count_);
     if (m.dest != self_.node) return;
     if (!cfg_.preferred_node(m.address)) {
         log(out::Level::Warning, "refused to acquire " + m.address.str() + ": not one of group " + cfg_.group +
@@ -718,7 +410,6 @@ void Member::do_acquire(double now, const ServiceAddress& a, bool handover, cons
         return;
     }
     held_[a] = AddressState::Acquiring;
-    if (held_.size() == 1) last_refresh_at_ = now;  // nothing older held: all lifetimes are fresh
     armed_at_[a] = now;
     reasons_[a] = why;
     log(out::Level::Notice, "acquiring " + a.str() + ": " + why);
@@ -728,7 +419,7 @@ void Member::do_acquire(double now, const ServiceAddress& a, bool handover, cons
 
 void Member::on_release(double now, const Process& from, const ReleaseMsg& m) {
     if (!from_leader(from, m.leader, "Release", m.address)) return;
-    note_command(m.dest, false, m.address, cmd_count_);
+    peers_.note_command(m.dest, false, m.address, cmd_count_);
     if (m.dest != self_.node) return;
     auto it = held_.find(m.address);
     if (it == held_.end() || it->second == AddressState::Releasing) return;
@@ -762,7 +453,7 @@ void Member::release_all(double now, const std::string& why) {
 void Member::on_request(double now, const Process& from, const RequestMsg& m) {
     // Requests come only from counted members, about themselves as sender
     // (rule 4.1): a stray client must not quiesce or move anything.
-    const Peer* sender = peer(from);
+    const Peer* sender = peers_.find(from);
     if (!sender || !sender->counted || m.from != from.node) {
         dropped_++;
         log(out::Level::Warning, std::string("ignored a ") + to_string(m.kind) + " request from node " +
@@ -788,10 +479,10 @@ void Member::on_request(double now, const Process& from, const RequestMsg& m) {
         break;
     case RequestKind::Move:
         // Every member applies the pin in the same (agreed) order.
-        if (!m.address.empty() && cfg_.preferred_node(m.address[0]) && counted_peer(m.target)) {
+        if (!m.address.empty() && cfg_.preferred_node(m.address[0]) && peers_.counted(m.target)) {
             pins_[m.address[0]] = m.target;
-            log(out::Level::Notice, m.address[0].str() + " pinned to " + node_name(m.target) + " (move requested by node " +
-                                        std::to_string(m.from) + ")");
+            log(out::Level::Notice, m.address[0].str() + " pinned to " + peers_.name_of(m.target) +
+                                        " (move requested by node " + std::to_string(m.from) + ")");
         }
         break;
     case RequestKind::Unpin:
@@ -809,7 +500,15 @@ void Member::on_action_done(double now, const in::ActionDone& d) {
     if (!d.detail.empty()) why = why.empty() ? d.detail : why + " (" + d.detail + ")";
     if (d.acquire) {
         if (it == held_.end() || it->second != AddressState::Acquiring) return;  // overtaken by a release
-        if (d.ok) {
+        if (d.ok && lifetime_ran_out(now, d.address)) {
+            // The completion waited (we were stopped) longer than the
+            // lifetime its Plumb gave the address: the kernel has dropped it,
+            // or is about to. Believing it Online, and re-arming it with the
+            // next refresh, would hold on to an address nobody serves
+            // (simulator seed 200910).
+            drop_expired(now, it, "the acquire's completion came " + secs(now - armed_at_[d.address]) +
+                                      " after its Plumb");
+        } else if (d.ok) {
             it->second = AddressState::Online;
             emit(now, EventKind::Acquire, name_, d.address, why);
         } else {
@@ -859,7 +558,9 @@ void Member::on_test(double now, const in::TestResult& t) {
 
 void Member::on_command(double now, const in::Command& c) {
     auto reply = [&](bool ok, std::string msg) { fx_->push_back(out::Reply{ok, std::move(msg)}); };
-    auto target = [&]() -> std::uint32_t { return c.node.empty() || c.node == name_ ? self_.node : node_id(c.node); };
+    auto target = [&]() -> std::uint32_t {
+        return c.node.empty() || c.node == name_ ? self_.node : peers_.id_of(c.node);
+    };
     switch (c.kind) {
     case CommandKind::Quiesce:
     case CommandKind::Unquiesce: {
@@ -921,21 +622,7 @@ void Member::on_command(double now, const in::Command& c) {
 // ---------------------------------------------------------------- time
 
 void Member::on_tick(double now) {
-    for (auto& [proc, p] : peers_) {
-        if (p.counted || p.reported || now - p.seen_at < 3 * interval()) continue;
-        p.reported = true;
-        log(out::Level::Warning, "CPG member node " + std::to_string(proc.node) + " pid " + std::to_string(proc.pid) +
-                                     " has sent no Info in " + secs(now - p.seen_at) +
-                                     " (a stray client or another version); ignoring it");
-    }
-    for (auto it = departed_.begin(); it != departed_.end();) {
-        if (now >= it->second.until) {
-            log(out::Level::Notice, "restart_grace passed for " + it->second.name + "; its addresses may move");
-            it = departed_.erase(it);
-        } else {
-            ++it;
-        }
-    }
+    peers_.on_tick(now, *fx_);
     last_tick_at_ = now;
     if (stopping_ && now >= stop_deadline_ && holds_movable()) {
         for (auto& [a, st] : held_) {
@@ -959,7 +646,7 @@ double Member::raw_wake() const {
     // Before the first membership there is nothing to send (send_info waits
     // for it): a due Info then must not wake us, or we would spin.
     double t = have_membership_ && !exited_ ? next_info_at_ : kNever;
-    for (const auto& [n, d] : departed_) t = std::min(t, d.until);
+    t = std::min(t, peers_.next_departure_end());
     if (stopping_) t = std::min(t, stop_deadline_);
     // The end of the wait for fresh Infos after a membership change.
     double r = view_change_at_ + 3 * interval();
@@ -1006,7 +693,6 @@ void Member::send_info(double now) {
                 armed_at_[a] = now;
             }
         if (!v.empty()) fx_->push_back(out::Refresh{v, lifetime()});
-        last_refresh_at_ = now;
         next_refresh_at_ = now + interval() / 2;
     }
 }
@@ -1016,34 +702,11 @@ void Member::send_info(double now) {
 void Member::leader_check(double now) {
     // A minority's "leader" leads nothing: announce leadership only with quorum.
     if (!synced_ || !quorate_now()) return;
-    std::uint32_t l = leader_node();
+    std::uint32_t l = peers_.leader();
     if (l == last_leader_) return;
     last_leader_ = l;
     if (l == self_.node && is_leader())
         emit(now, EventKind::Leader, name_, std::nullopt, name_ + " leads group " + cfg_.group + " (lowest node id)");
-}
-
-HostView Member::host_of(const Peer& p) const {
-    HostView h;
-    h.node = p.info.name;
-    h.id = p.process.node;
-    h.ok = p.info.ok;
-    h.quiesced = p.info.quiesced;
-    h.stopping = p.info.stopping;
-    h.config_match = p.info.digest == digest_;
-    h.load = p.info.load;
-    h.capacity = p.info.capacity;
-    h.serving = p.info.serving;
-    for (const auto& x : p.pending) {
-        auto it = std::find_if(h.serving.begin(), h.serving.end(),
-                               [&](const Holding& s) { return s.address == x.address; });
-        if (x.acquire) {
-            if (it == h.serving.end()) h.serving.push_back({x.address, AddressState::Acquiring});
-        } else if (it != h.serving.end()) {
-            it->state = AddressState::Releasing;
-        }
-    }
-    return h;
 }
 
 View Member::view(double now) const {
@@ -1053,58 +716,25 @@ View Member::view(double now) const {
     // Addresses some member holds statically are the administrator's (rule
     // 4.10): out of the plan, so nothing is assigned to or taken from their
     // static holder, while any other copy is told to go as an unknown address.
-    std::map<ServiceAddress, std::uint32_t> fixed;
-    for (const auto& [proc, p] : peers_)
-        if (p.counted && p.has_info)
-            for (const auto& a : p.info.fixed) fixed.emplace(a, proc.node);
+    std::map<ServiceAddress, std::uint32_t> fixed = peers_.fixed_addresses();
     if (!fixed.empty())
         v.config.addresses.erase(std::remove_if(v.config.addresses.begin(), v.config.addresses.end(),
                                                 [&](const auto& pa) { return fixed.count(pa.address) > 0; }),
                                  v.config.addresses.end());
-    for (const auto& [proc, p] : peers_) {
-        if (!p.counted || !p.has_info) continue;
-        HostView h = host_of(p);
-        if (!fixed.empty())
-            h.serving.erase(std::remove_if(h.serving.begin(), h.serving.end(),
-                                           [&](const Holding& x) {
-                                               auto f = fixed.find(x.address);
-                                               return f != fixed.end() && f->second == proc.node;
-                                           }),
-                            h.serving.end());
-        if (silent(p)) {
-            double quiet = quiet_for(p);
-            if (quiet >= cfg_.restart_grace) continue;  // gone: what it held is free
-            h.departed = true;
-            h.departed_why = "silent for " + secs(quiet);
-        }
-        v.hosts.push_back(std::move(h));
-    }
-    for (const auto& [node, d] : departed_) {
-        bool present = false;
-        for (const auto& h : v.hosts) present = present || h.id == node;
-        if (present) continue;
-        HostView h;
-        h.node = d.name;
-        h.id = node;
-        h.departed = true;
-        h.departed_why = d.why;
-        h.serving = d.serving;
-        v.hosts.push_back(std::move(h));
-    }
+    peers_.add_hosts(v, fixed, digest_);
     v.orphans = orphans_;
-    for (const auto& [a, node] : pins_) v.pins[a] = node_name(node);
+    for (const auto& [a, node] : pins_) v.pins[a] = peers_.name_of(node);
     return v;
 }
 
 void Member::maybe_plan(double now) {
     // Leading the zone ends with leadership, not with a pause for readiness.
-    if (exited_ || !is_leader() || quorum_lost()) dns_leading_ = false;
+    if (exited_ || !is_leader() || quorum_lost()) dns_.step_down();
     if (exited_ || !synced_ || !is_leader() || !quorate_now() || !ready(now)) return;
-    for (const auto& [proc, p] : peers_)
-        if (p.foreign) return;  // reported when its first message came in
+    if (peers_.any_foreign()) return;  // reported when its first message came in
     View v = view(now);
     Plan p = plan(v, random_);
-    plan_zone(now, v);
+    dns_.plan(v, *fx_);
 
     for (const auto& [a, since] : p.orphans)
         if (!orphans_.count(a)) {
@@ -1115,7 +745,7 @@ void Member::maybe_plan(double now) {
     orphans_ = p.orphans;
     std::map<ServiceAddress, std::uint32_t> pins;
     for (const auto& [a, node] : p.pins)
-        if (std::uint32_t id = node_id(node)) pins[a] = id;
+        if (std::uint32_t id = peers_.id_of(node)) pins[a] = id;
     group_state_changed = group_state_changed || pins != pins_;
     pins_ = pins;
     for (auto it = expired_.begin(); it != expired_.end();)
@@ -1131,14 +761,14 @@ void Member::maybe_plan(double now) {
     for (const auto& d : p.decisions) {
         switch (d.action) {
         case Action::Acquire:
-            note_command(d.node_id, true, d.address, kInFlight);
+            peers_.note_command(d.node_id, true, d.address, PeerTable::kInFlight);
             log(out::Level::Notice, "decision: " + d.node + " acquires " + d.address.str() + ": " + d.reason);
             break;
         case Action::Expire:
             if (expired_.insert(d.address).second) emit(now, EventKind::Expired, d.node, d.address, d.reason);
             [[fallthrough]];
         case Action::Release:
-            note_command(d.node_id, false, d.address, kInFlight);
+            peers_.note_command(d.node_id, false, d.address, PeerTable::kInFlight);
             log(out::Level::Notice, "decision: " + d.node + " releases " + d.address.str() + ": " + d.reason);
             break;
         case Action::CannotAssign:
@@ -1154,7 +784,7 @@ void Member::maybe_plan(double now) {
     }
     for (std::uint32_t dest : dests) {
         BatchMsg& b = batches[dest];
-        const std::string who = node_name(dest);
+        const std::string who = peers_.name_of(dest);
         if (b.items.size() > 1) {
             for (auto& it : b.items) it.reason = without_figures(it.reason);
             send(b, "batch of " + std::to_string(b.items.size()) + " -> " + who);
@@ -1178,7 +808,7 @@ void Member::maybe_exit() {
 }
 
 bool Member::settled(double now) const {
-    if (exited_ || stopping_ || !synced_ || !quorate_now() || !leader_node() || !ready(now)) return false;
+    if (exited_ || stopping_ || !synced_ || !quorate_now() || !peers_.leader() || !ready(now)) return false;
     for (const auto& [a, st] : held_)
         if (st != AddressState::Online) return false;
     // Only a copy of the random source: asking must not change what the
@@ -1204,13 +834,13 @@ MemberStatus Member::status(double now) const {
     s.group = cfg_.group;
     s.name = name_;
     s.self = self_;
-    s.leader = leader_node();
-    s.leader_name = s.leader ? node_name(s.leader) : "";
+    s.leader = peers_.leader();
+    s.leader_name = s.leader ? peers_.name_of(s.leader) : "";
     s.quorate = quorate_now();
     s.quorum_known = quorum_known_;
     s.ready = ready(now);
     s.settled = settled(now);
-    s.fencing_active = fencing_active_;
+    s.fencing_active = peers_.fencing_active();
     s.load = load_;
     s.capacity = capacity_;
     s.ring = ring_;
@@ -1219,40 +849,21 @@ MemberStatus Member::status(double now) const {
     s.quiesced = quiesced_;
     s.stopping = stopping_;
     s.held = held_;
-    for (const auto& [proc, p] : peers_) {
-        PeerStatus ps;
-        ps.process = proc;
-        ps.name = p.has_info ? p.info.name : node_name(proc.node);
-        ps.counted = p.counted;
-        ps.silent = silent(p);
-        if (p.has_info) ps.host = host_of(p);
-        s.peers.push_back(ps);
-    }
-    for (const auto& [node, d] : departed_) {
-        PeerStatus ps;
-        ps.process = {node, 0};
-        ps.name = d.name;
-        ps.departed = true;
-        ps.departed_why = d.why;
-        ps.host.node = d.name;
-        ps.host.id = node;
-        ps.host.serving = d.serving;
-        s.peers.push_back(ps);
-    }
+    s.peers = peers_.statuses(digest_);
     s.orphans = orphans_;
-    for (const auto& [a, node] : pins_) s.pins[a] = node_name(node);
+    for (const auto& [a, node] : pins_) s.pins[a] = peers_.name_of(node);
     s.cannot_assign = cannot_assign_;
     s.dropped_messages = dropped_;
     s.unsent_messages = unsent_;
     s.fixed = fixed_;
     for (const auto& a : fixed_) s.fixed_holders[a] = name_;
-    for (const auto& [proc, p] : peers_)
+    for (const auto& [proc, p] : peers_.all())
         if (p.counted && p.has_info && !(proc == self_))
             for (const auto& a : p.info.fixed) s.fixed_holders.emplace(a, p.info.name);
-    s.two_node = two_node_;
-    s.dns = dns_leading_;
-    s.dns_wanted = dns_prev_;
-    s.dns_changes = dns_changes_;
+    s.two_node = peers_.two_node();
+    s.dns = dns_.leading();
+    s.dns_wanted = dns_.wanted();
+    s.dns_changes = dns_.changes();
     return s;
 }
 

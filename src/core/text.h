@@ -14,4 +14,7 @@ inline std::string format_number(const char* format, double v) {
     return buf;
 }
 
+// A duration in logs and reasons: "3.5 s".
+inline std::string secs(double s) { return format_number("%g s", s); }
+
 }  // namespace rais
