@@ -1,8 +1,6 @@
 #include "core/planner.h"
 #include "core/text.h"
 
-#include <cstdio>
-#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -33,7 +31,17 @@ struct Span {
     const Holder* end() const { return e; }
     bool empty() const { return b == e; }
     std::size_t size() const { return static_cast<std::size_t>(e - b); }
-    const Holder& front() const { return *b; }
+};
+
+// One row of the patent's control service address table (Fig. 6B): the
+// address, its preferred host and the hosts that claim to serve it.
+struct Row {
+    const PreferredAddress& entry;
+    Span holders;
+    Host* pref;        // the preferred host, when it is a live member
+    Host* pin;         // the host a manual move pinned the address to
+    bool pref_usable;  // the patent sets a preferred id_address only for a host that is OK
+    const ServiceAddress& address() const { return entry.address; }
 };
 
 struct AddressHash {
@@ -54,13 +62,31 @@ public:
     Plan run();
 
 private:
+    // The control database (Fig. 6A step 608), then the pins that survive.
+    void build_host_table();
+    void build_control_table();
+    void keep_pins();
+    Row row(std::size_t ai);
+    void sort_holders(const Row& r);
+
+    // The rules, in the order run() applies them. A rule returning true has
+    // settled the row: the later rules do not see it.
+    void release_unknown(Host& h, const Holding& s);
+    bool expire_orphan(const Row& r);
+    static bool in_transition(const Row& r);
+    void assign_unserved(const Row& r);
+    bool hand_over_from_stopping(const Row& r);
+    bool move_to_pin(const Row& r);
+    void settle_duplicates(const Row& r);
+
+    // Shared by the rules.
     Host* pick(const std::vector<Host*>& tier);
     std::string why_picked(const Host* h, const char* tier) const;
     void acquire(const ServiceAddress& a, Host* h, bool handover, std::string reason);
     void release(const ServiceAddress& a, Host* h, Action act, std::string reason);
-    // The unserved rule: pin, preferred, hot spare, non-spare eligible, cannot assign.
-    Host* choose_new(const std::string& pref_name, Host* pin, Host* pref, bool pref_usable, std::string* reason,
-                     const std::string& context);
+    // The patent's choice for an unserved address: pin, preferred host, hot
+    // spare, non-spare eligible host; nullptr (with the reason) when none.
+    Host* choose_new(const Row& r, const std::string& context, std::string* reason);
 
     const View& view_;
     RandomSource& random_;
@@ -68,7 +94,236 @@ private:
     std::vector<Host> hosts_;
     std::unordered_map<std::string, Host*> by_name_;
     std::vector<Host*> spares_, non_spares_;
+    // Address -> its index in config.addresses; hashing the raw bytes keeps
+    // a pass over 10,000 addresses free of per-address allocations.
+    std::unordered_map<ServiceAddress, std::size_t, AddressHash> index_;
+    // The claims on address i are claims_[first_[i] .. first_[i + 1]), in host order.
+    std::vector<std::uint32_t> first_;
+    std::vector<Holder> claims_;
+    std::vector<Host*> keepable_, stopping_, spare_holders_;  // reused: no allocation per address
 };
+
+Plan Pass::run() {
+    build_host_table();
+    build_control_table();
+    keep_pins();
+    for (std::size_t ai = 0; ai < view_.config.addresses.size(); ai++) {
+        const Row r = row(ai);
+        if (expire_orphan(r) || in_transition(r)) continue;
+        if (r.holders.empty()) {
+            assign_unserved(r);
+            continue;
+        }
+        sort_holders(r);
+        if (hand_over_from_stopping(r) || move_to_pin(r)) continue;
+        settle_duplicates(r);
+    }
+    return std::move(out_);
+}
+
+// The patent's outer loop: each host's row, and the Spare_Host_List and
+// Non_Spare_Eligible_List (spares_, non_spares_, in host order).
+void Pass::build_host_table() {
+    std::unordered_set<std::string> configured_nodes;
+    for (const auto& p : view_.config.addresses) configured_nodes.insert(p.node);
+    hosts_.reserve(view_.hosts.size());
+    for (const auto& hv : view_.hosts) {
+        Host h;
+        h.view = &hv;
+        h.live = !hv.departed;
+        h.eligible = h.live && hv.ok && !hv.quiesced && !hv.stopping && hv.config_match;
+        h.spare = configured_nodes.count(hv.node) == 0;
+        h.util = hv.utilization();
+        h.count = hv.serving.size();
+        hosts_.push_back(h);
+    }
+    for (auto& h : hosts_) {
+        by_name_[h.view->node] = &h;
+        if (h.eligible) (h.spare ? spares_ : non_spares_).push_back(&h);
+        if (h.live && !h.view->config_match)
+            out_.notes.push_back(h.view->node + " has a different configuration digest: it keeps what it holds and is given nothing");
+    }
+}
+
+// The patent's inner loop: for each address a host serves, add the host to
+// the address's claimants, or tell it to release an address the group does
+// not have.
+void Pass::build_control_table() {
+    const auto& addresses = view_.config.addresses;
+    index_.reserve(addresses.size() * 2);
+    for (std::size_t i = 0; i < addresses.size(); i++) index_.emplace(addresses[i].address, i);
+
+    first_.assign(addresses.size() + 1, 0);
+    std::vector<std::pair<std::size_t, Holder>> found;
+    for (auto& h : hosts_) {
+        for (const auto& s : h.view->serving) {
+            auto it = index_.find(s.address);
+            if (it != index_.end()) {
+                found.push_back({it->second, {&h, s.state}});
+                first_[it->second + 1]++;
+            } else {
+                release_unknown(h, s);
+            }
+        }
+    }
+    for (std::size_t i = 1; i < first_.size(); i++) first_[i] += first_[i - 1];
+    claims_.resize(found.size());
+    std::vector<std::uint32_t> fill(first_.begin(), first_.end() - 1);
+    for (const auto& [i, holder] : found) claims_[fill[i]++] = holder;
+}
+
+// Pins survive only while their host is a live member.
+void Pass::keep_pins() {
+    for (const auto& [addr, node] : view_.pins) {
+        auto it = by_name_.find(node);
+        if (!index_.count(addr))
+            out_.notes.push_back("pin of " + addr.str() + " dropped: not one of the group's addresses");
+        else if (it == by_name_.end() || !it->second->live)
+            out_.notes.push_back("pin of " + addr.str() + " to " + node + " dropped: " + node + " is not a member");
+        else
+            out_.pins[addr] = node;
+    }
+}
+
+Row Pass::row(std::size_t ai) {
+    const PreferredAddress& p = view_.config.addresses[ai];
+    auto pit = by_name_.find(p.node);
+    Host* pref = pit != by_name_.end() && pit->second->live ? pit->second : nullptr;
+    Host* pin = nullptr;
+    if (auto q = out_.pins.find(p.address); q != out_.pins.end()) pin = by_name_.at(q->second);
+    bool pref_usable = pref && pref->view->ok && !pref->view->stopping && pref->view->config_match;
+    return Row{p, {claims_.data() + first_[ai], claims_.data() + first_[ai + 1]}, pref, pin, pref_usable};
+}
+
+// Rule 1 (DESIGN §5.2): an address outside config.addresses is released by
+// the host that serves it; a decision, not an input error.
+void Pass::release_unknown(Host& h, const Holding& s) {
+    if (h.live && h.view->config_match && s.state != AddressState::Releasing)
+        release(s.address, &h, Action::Release,
+                h.view->node + " serves " + s.address.str() + ", which is not one of the group's addresses");
+}
+
+// Rule 2, the patent's expired entries: while the preferred host is not a
+// member the orphan countdown runs; once orphan_timeout has passed, every
+// holder releases the address and nobody is given it. True when expired.
+bool Pass::expire_orphan(const Row& r) {
+    if (r.pref) return false;
+    const GroupConfig& cfg = view_.config;
+    auto o = view_.orphans.find(r.address());
+    double since = o == view_.orphans.end() ? view_.now : o->second;
+    out_.orphans[r.address()] = since;
+    bool expired = cfg.orphan_timeout > 0 && view_.now - since >= cfg.orphan_timeout;
+    if (!expired) return false;
+    for (const auto& h : r.holders)
+        if (h.host->live && h.host->view->config_match && h.state != AddressState::Releasing)
+            release(r.address(), h.host, Action::Expire,
+                    "orphaned: " + r.entry.node + " has been away longer than orphan_timeout (" +
+                        fmt_num(cfg.orphan_timeout) + " s)");
+    return true;
+}
+
+// The patent: "if state including acquiring or releasing, continue".
+bool Pass::in_transition(const Row& r) {
+    for (const auto& h : r.holders)
+        if (h.state != AddressState::Online) return true;
+    return false;
+}
+
+// Rule 3, the patent's unserved rule (choose_new), or cannot assign.
+void Pass::assign_unserved(const Row& r) {
+    std::string reason;
+    std::string context = r.pref ? "" : r.entry.node + " is not a member; ";
+    if (Host* c = choose_new(r, context, &reason))
+        acquire(r.address(), c, false, reason);
+    else
+        out_.decisions.push_back({Action::CannotAssign, r.address(), "", 0, false, reason});
+}
+
+// The holders of a served address that the leader may talk to, for rules 4
+// to 6: keepable_ may keep it (live, same configuration, not stopping),
+// stopping_ are handing everything over.
+void Pass::sort_holders(const Row& r) {
+    keepable_.clear();
+    stopping_.clear();
+    for (const auto& h : r.holders) {
+        if (h.host->live && h.host->view->config_match) {
+            if (h.host->view->stopping) stopping_.push_back(h.host);
+            else keepable_.push_back(h.host);
+        }
+    }
+}
+
+// Rule 4 (DESIGN §4.7), a graceful stop: when no holder may keep the
+// address, a stopping holder hands it over, make before break, or gives it
+// up. True when no holder may keep it: handed over, given up, or (held only
+// by departed or foreign-configuration hosts) waited for.
+bool Pass::hand_over_from_stopping(const Row& r) {
+    if (!keepable_.empty()) return false;
+    if (stopping_.empty()) return true;
+    std::string reason;
+    std::string context = stopping_.front()->view->node + " is stopping; ";
+    if (Host* c = choose_new(r, context, &reason)) {
+        acquire(r.address(), c, true, reason + " takes over");
+    } else {
+        for (Host* s : stopping_) release(r.address(), s, Action::Release, reason);
+    }
+    return true;
+}
+
+// Rule 5 (DESIGN §4.7), a manual move: the pinned host acquires while the
+// holder still serves; the duplicate rule then releases the old holder.
+bool Pass::move_to_pin(const Row& r) {
+    if (!r.pin || !r.pin->eligible) return false;
+    for (Host* k : keepable_)
+        if (k == r.pin) return false;
+    acquire(r.address(), r.pin, true, "moved to " + r.pin->view->node + " by the operator (handover)");
+    return true;
+}
+
+// Rule 6, the patent's failback injection and duplicate rule: a usable,
+// unquiesced preferred host that does not hold its address is injected as a
+// claimant (failback), so the holder releases first and the preferred host
+// acquires in a later pass; of several claimants one is chosen (pin,
+// preferred host, a hot spare holding it, any holder) and the others release.
+void Pass::settle_duplicates(const Row& r) {
+    Host* const pin = r.pin;
+    Host* const pref = r.pref;
+    bool pin_holds = false;
+    for (Host* k : keepable_) pin_holds = pin_holds || k == pin;
+    bool pref_holds = false;
+    for (const auto& h : r.holders) pref_holds = pref_holds || h.host == pref;
+    bool injected =
+        !pin && view_.config.failback && r.pref_usable && !pref->view->quiesced && pref->live && !pref_holds;
+    std::size_t ids = r.holders.size() + (injected ? 1 : 0);
+    if (ids <= 1) return;
+
+    Host* choice = nullptr;
+    std::string why;
+    if (pin && pin_holds) {
+        choice = pin;
+        why = "pinned to " + pin->view->node;
+    } else if (pref && (pref_holds || injected) && r.pref_usable && !pref->view->quiesced) {
+        choice = pref;
+        why = injected ? "failback: preferred host " + pref->view->node + " is back"
+                       : "preferred host " + pref->view->node + " keeps it";
+    } else {
+        spare_holders_.clear();
+        for (Host* k : keepable_)
+            if (k->spare && k->eligible) spare_holders_.push_back(k);
+        if (!spare_holders_.empty()) {
+            choice = pick(spare_holders_);
+            why = why_picked(choice, "hot spare") + " and keeps it";
+        } else {
+            choice = pick(keepable_);
+            why = why_picked(choice, "holder") + " and keeps it";
+        }
+    }
+    for (const auto& h : r.holders) {
+        if (h.host == choice || !h.host->live || !h.host->view->config_match) continue;
+        release(r.address(), h.host, Action::Release,
+                (injected ? why + "; " + h.host->view->node + " releases first" : "duplicate: " + why));
+    }
+}
 
 Host* Pass::pick(const std::vector<Host*>& tier) {
     if (tier.empty()) return nullptr;
@@ -98,13 +353,14 @@ void Pass::release(const ServiceAddress& a, Host* h, Action act, std::string rea
     out_.decisions.push_back({act, a, h->view->node, h->view->id, false, std::move(reason)});
 }
 
-Host* Pass::choose_new(const std::string& pref_name, Host* pin, Host* pref, bool pref_usable, std::string* reason,
-                       const std::string& context) {
+Host* Pass::choose_new(const Row& r, const std::string& context, std::string* reason) {
+    Host* const pin = r.pin;
+    Host* const pref = r.pref;
     if (pin && pin->eligible) {
         *reason = context + "pinned to " + pin->view->node + " by a move";
         return pin;
     }
-    if (pref && pref_usable && pref->eligible) {
+    if (pref && r.pref_usable && pref->eligible) {
         *reason = context + "preferred host " + pref->view->node;
         return pref;
     }
@@ -116,195 +372,16 @@ Host* Pass::choose_new(const std::string& pref_name, Host* pin, Host* pref, bool
         *reason = context + why_picked(n, "no hot spare left;");
         return n;
     }
+    const std::string& name = r.entry.node;
     std::string why = context + "no eligible host";
-    const std::string* pn = &pref_name;
-    {
-        if (!pref) why += context.empty() ? ": preferred host " + *pn + " is not a member" : "";
-        else if (!pref->view->ok) why += ": preferred host " + *pn + " is failing its tests";
-        else if (pref->view->quiesced) why += ": preferred host " + *pn + " is quiesced";
-        else if (pref->view->stopping) why += ": preferred host " + *pn + " is stopping";
-        else if (!pref->view->config_match) why += ": preferred host " + *pn + " has a different configuration";
-    }
+    if (!pref) why += context.empty() ? ": preferred host " + name + " is not a member" : "";
+    else if (!pref->view->ok) why += ": preferred host " + name + " is failing its tests";
+    else if (pref->view->quiesced) why += ": preferred host " + name + " is quiesced";
+    else if (pref->view->stopping) why += ": preferred host " + name + " is stopping";
+    else if (!pref->view->config_match) why += ": preferred host " + name + " has a different configuration";
     why += "; no hot spare or other host can take it";
     *reason = why;
     return nullptr;
-}
-
-Plan Pass::run() {
-    const GroupConfig& cfg = view_.config;
-    std::unordered_set<std::string> configured_nodes;
-    for (const auto& p : cfg.addresses) configured_nodes.insert(p.node);
-    // Address -> its index in cfg.addresses; hashing the raw bytes keeps a
-    // pass over 10,000 addresses free of per-address allocations.
-    std::unordered_map<ServiceAddress, std::size_t, AddressHash> index;
-    index.reserve(cfg.addresses.size() * 2);
-    for (std::size_t i = 0; i < cfg.addresses.size(); i++) index.emplace(cfg.addresses[i].address, i);
-
-    hosts_.reserve(view_.hosts.size());
-    for (const auto& hv : view_.hosts) {
-        Host h;
-        h.view = &hv;
-        h.live = !hv.departed;
-        h.eligible = h.live && hv.ok && !hv.quiesced && !hv.stopping && hv.config_match;
-        h.spare = configured_nodes.count(hv.node) == 0;
-        h.util = hv.utilization();
-        h.count = hv.serving.size();
-        hosts_.push_back(h);
-    }
-    for (auto& h : hosts_) {
-        by_name_[h.view->node] = &h;
-        if (h.eligible) (h.spare ? spares_ : non_spares_).push_back(&h);
-        if (h.live && !h.view->config_match)
-            out_.notes.push_back(h.view->node + " has a different configuration digest: it keeps what it holds and is given nothing");
-    }
-
-    // The control table: for each address, who claims it (flat, in host order).
-    std::vector<std::uint32_t> first(cfg.addresses.size() + 1, 0);
-    std::vector<std::pair<std::size_t, Holder>> found;
-    for (auto& h : hosts_) {
-        for (const auto& s : h.view->serving) {
-            auto it = index.find(s.address);
-            if (it != index.end()) {
-                found.push_back({it->second, {&h, s.state}});
-                first[it->second + 1]++;
-            } else if (h.live && h.view->config_match && s.state != AddressState::Releasing) {
-                release(s.address, &h, Action::Release,
-                        h.view->node + " serves " + s.address.str() + ", which is not one of the group's addresses");
-            }
-        }
-    }
-    for (std::size_t i = 1; i < first.size(); i++) first[i] += first[i - 1];
-    std::vector<Holder> claims(found.size());
-    {
-        std::vector<std::uint32_t> fill(first.begin(), first.end() - 1);
-        for (const auto& [i, holder] : found) claims[fill[i]++] = holder;
-    }
-
-    // Pins survive only while their host is a live member.
-    for (const auto& [addr, node] : view_.pins) {
-        auto it = by_name_.find(node);
-        if (!index.count(addr))
-            out_.notes.push_back("pin of " + addr.str() + " dropped: not one of the group's addresses");
-        else if (it == by_name_.end() || !it->second->live)
-            out_.notes.push_back("pin of " + addr.str() + " to " + node + " dropped: " + node + " is not a member");
-        else
-            out_.pins[addr] = node;
-    }
-
-    std::vector<Host*> keepable, stopping, spare_holders;  // reused: no allocation per address
-    for (std::size_t ai = 0; ai < cfg.addresses.size(); ai++) {
-        const auto& p = cfg.addresses[ai];
-        const ServiceAddress& a = p.address;
-        const Span holders{claims.data() + first[ai], claims.data() + first[ai + 1]};
-
-        auto pit = by_name_.find(p.node);
-        Host* pref = pit != by_name_.end() && pit->second->live ? pit->second : nullptr;
-        Host* pin = nullptr;
-        if (auto q = out_.pins.find(a); q != out_.pins.end()) pin = by_name_[q->second];
-
-        // Orphans: the preferred host is not a member. The countdown runs
-        // until it returns; once orphan_timeout has passed, nobody serves it.
-        if (!pref) {
-            auto o = view_.orphans.find(a);
-            double since = o == view_.orphans.end() ? view_.now : o->second;
-            out_.orphans[a] = since;
-            if (cfg.orphan_timeout > 0 && view_.now - since >= cfg.orphan_timeout) {
-                for (const auto& h : holders)
-                    if (h.host->live && h.host->view->config_match && h.state != AddressState::Releasing)
-                        release(a, h.host, Action::Expire,
-                                "orphaned: " + p.node + " has been away longer than orphan_timeout (" +
-                                    fmt_num(cfg.orphan_timeout) + " s)");
-                continue;
-            }
-        }
-
-        // Addresses in transition are left alone.
-        bool moving = false;
-        for (const auto& h : holders) moving = moving || h.state != AddressState::Online;
-        if (moving) continue;
-
-        // The patent sets a preferred id_address only for a host that is OK.
-        bool pref_usable = pref && pref->view->ok && !pref->view->stopping && pref->view->config_match;
-
-        if (holders.empty()) {
-            std::string reason;
-            std::string context = pref ? "" : p.node + " is not a member; ";
-            if (Host* c = choose_new(p.node, pin, pref, pref_usable, &reason, context)) {
-                acquire(a, c, false, reason);
-            } else {
-                out_.decisions.push_back({Action::CannotAssign, a, "", 0, false, reason});
-            }
-            continue;
-        }
-
-        // A holder may keep the address when it is a live member that is not
-        // stopping and shares the leader's configuration.
-        keepable.clear();
-        stopping.clear();
-        for (const auto& h : holders) {
-            if (h.host->live && h.host->view->config_match) {
-                if (h.host->view->stopping) stopping.push_back(h.host);
-                else keepable.push_back(h.host);
-            }
-        }
-
-        if (keepable.empty()) {
-            if (stopping.empty()) continue;  // held only by departed or foreign-config hosts: wait
-            // Graceful stop: hand over (make before break), or give it up.
-            std::string reason;
-            std::string context = stopping.front()->view->node + " is stopping; ";
-            if (Host* c = choose_new(p.node, pin, pref, pref_usable, &reason, context)) {
-                acquire(a, c, true, reason + " takes over");
-            } else {
-                for (Host* s : stopping) release(a, s, Action::Release, reason);
-            }
-            continue;
-        }
-
-        bool pin_holds = false;
-        for (Host* k : keepable) pin_holds = pin_holds || k == pin;
-        if (pin && pin->eligible && !pin_holds) {
-            acquire(a, pin, true, "moved to " + pin->view->node + " by the operator (handover)");
-            continue;
-        }
-
-        bool pref_holds = false;
-        for (const auto& h : holders) pref_holds = pref_holds || h.host == pref;
-        // Failback: inject the preferred host so the duplicate rule releases
-        // the current holder first; the preferred host acquires next pass.
-        bool injected = !pin && cfg.failback && pref_usable && !pref->view->quiesced && pref->live && !pref_holds;
-        std::size_t ids = holders.size() + (injected ? 1 : 0);
-        if (ids <= 1) continue;
-
-        Host* choice = nullptr;
-        std::string why;
-        if (pin && pin_holds) {
-            choice = pin;
-            why = "pinned to " + pin->view->node;
-        } else if (pref && (pref_holds || injected) && pref_usable && !pref->view->quiesced) {
-            choice = pref;
-            why = injected ? "failback: preferred host " + pref->view->node + " is back"
-                           : "preferred host " + pref->view->node + " keeps it";
-        } else {
-            spare_holders.clear();
-            for (Host* k : keepable)
-                if (k->spare && k->eligible) spare_holders.push_back(k);
-            if (!spare_holders.empty()) {
-                choice = pick(spare_holders);
-                why = why_picked(choice, "hot spare") + " and keeps it";
-            } else {
-                choice = pick(keepable);
-                why = why_picked(choice, "holder") + " and keeps it";
-            }
-        }
-        for (const auto& h : holders) {
-            if (h.host == choice || !h.host->live || !h.host->view->config_match) continue;
-            release(a, h.host, Action::Release,
-                    (injected ? why + "; " + h.host->view->node + " releases first"
-                              : "duplicate: " + why));
-        }
-    }
-    return std::move(out_);
 }
 
 }  // namespace
