@@ -1,8 +1,8 @@
 #include "daemon/daemon.h"
 
 #include <corosync/cmap.h>
+#include <fcntl.h>
 #include <glib-unix.h>
-#include <json-glib/json-glib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,11 +10,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <set>
+#include <variant>
 
 #include "core/glib_ptr.h"
-#include "core/dns_plan.h"
 #include "core/planner.h"
 #include "core/text.h"
 #include "core/view_json.h"
@@ -56,6 +55,39 @@ std::string wall_time(gint64 us) {
     return std::string(s.get()) + ms;
 }
 
+std::string errno_text(const std::string& path, const char* step) {
+    return path + ": " + step + std::strerror(errno);
+}
+
+// Replaces `path` with `text` so that a crash or a full disk leaves the old
+// file or the new one, never a torn or empty one: a temporary file in the
+// same directory, written, fsynced, renamed over `path`, and the directory
+// fsynced so the rename itself survives a power loss. Returns what failed
+// ("PATH: writing: No space left on device"); no temporary file stays behind.
+std::optional<std::string> replace_file(const std::string& path, const std::string& text) {
+    std::string tmp = path + ".XXXXXX";
+    int fd = g_mkstemp_full(tmp.data(), O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0) return errno_text(path, "creating a temporary file beside it: ");
+    std::optional<std::string> err;
+    for (std::size_t done = 0; !err && done < text.size();) {
+        ssize_t n = write(fd, text.data() + done, text.size() - done);
+        if (n < 0 && errno != EINTR) err = errno_text(path, "writing: ");
+        if (n > 0) done += static_cast<std::size_t>(n);
+    }
+    if (!err && fsync(fd) != 0) err = errno_text(path, "fsync: ");
+    if (close(fd) != 0 && !err) err = errno_text(path, "writing: ");
+    if (!err && rename(tmp.c_str(), path.c_str()) != 0) err = errno_text(path, "renaming the temporary file over it: ");
+    if (err) {
+        unlink(tmp.c_str());
+        return err;
+    }
+    GCharPtr dir(g_path_get_dirname(path.c_str()));
+    int dfd = open(dir.get(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || fsync(dfd) != 0) err = errno_text(path, "fsync of its directory: ");
+    if (dfd >= 0) close(dfd);
+    return err;
+}
+
 }  // namespace
 
 std::optional<std::string> load_config_file(const std::string& path, GroupConfig* out) {
@@ -68,15 +100,15 @@ std::optional<std::string> load_config_file(const std::string& path, GroupConfig
     gsize ngroups = 0;
     std::unique_ptr<gchar*, StrvDeleter> groups(g_key_file_get_groups(kf.get(), &ngroups));
     for (gsize i = 0; i < ngroups; i++)
-        if (std::strcmp(groups.get()[i], "group") != 0)
-            return path + ": unknown section [" + groups.get()[i] + "] (only [group] is read)";
-    if (!g_key_file_has_group(kf.get(), "group")) return path + ": no [group] section";
+        if (std::strcmp(groups.get()[i], kConfigSection) != 0)
+            return path + ": unknown section [" + groups.get()[i] + "] (only [" + kConfigSection + "] is read)";
+    if (!g_key_file_has_group(kf.get(), kConfigSection)) return path + ": no [" + kConfigSection + "] section";
     gsize nkeys = 0;
-    std::unique_ptr<gchar*, StrvDeleter> keys(g_key_file_get_keys(kf.get(), "group", &nkeys, nullptr));
+    std::unique_ptr<gchar*, StrvDeleter> keys(g_key_file_get_keys(kf.get(), kConfigSection, &nkeys, nullptr));
     std::vector<std::pair<std::string, std::string>> pairs;
     for (gsize i = 0; i < nkeys; i++) {
         GError* ve = nullptr;
-        GCharPtr v(g_key_file_get_string(kf.get(), "group", keys.get()[i], &ve));
+        GCharPtr v(g_key_file_get_string(kf.get(), kConfigSection, keys.get()[i], &ve));
         if (!v) {
             GErrorPtr owned(ve);
             return path + ": key '" + keys.get()[i] + "': " + owned->message;
@@ -85,7 +117,8 @@ std::optional<std::string> load_config_file(const std::string& path, GroupConfig
     }
     GroupConfig cfg;
     if (auto err = parse_config(pairs, &cfg)) return path + ": " + err->message;
-    if (cfg.group.empty()) return path + ": parameter 'group' is required (the service group's name)";
+    if (cfg.group.empty())
+        return path + ": parameter '" + name(Param::Group) + "' is required (the service group's name)";
     *out = std::move(cfg);
     return std::nullopt;
 }
@@ -93,6 +126,10 @@ std::optional<std::string> load_config_file(const std::string& path, GroupConfig
 Daemon::Daemon(DaemonOptions opts, GroupConfig cfg)
     : opts_(std::move(opts)), cfg_(std::move(cfg)), loop_(g_main_loop_new(nullptr, FALSE), g_main_loop_unref) {
     plan_seed_ = static_cast<std::uint64_t>(g_get_real_time()) ^ static_cast<std::uint64_t>(getpid());
+    DnsExchange::Callbacks dcb;
+    dcb.leading = [this] { return member_ && member_->is_leader(); };
+    dcb.result = [this](const in::DnsResult& r) { feed(r); };
+    dns_ = std::make_unique<DnsExchange>(cfg_, std::move(dcb));
 }
 
 Daemon::~Daemon() {
@@ -100,7 +137,6 @@ Daemon::~Daemon() {
     if (info_idle_) g_source_remove(info_idle_);
     for (guint s : signal_sources_)
         if (s) g_source_remove(s);
-    if (dns_retry_) g_source_remove(dns_retry_);
 }
 
 double Daemon::now() const { return static_cast<double>(g_get_monotonic_time()) / 1e6; }
@@ -248,10 +284,8 @@ int Daemon::run() {
         return 1;
     }
 
-    {
-        std::ofstream pid(pid_path());
-        pid << getpid() << "\n";
-    }
+    if (auto e = replace_file(pid_path(), std::to_string(getpid()) + "\n"))
+        log_text(LogLevel::Error, "pid file not written: " + *e);
     auto on_term = [](gpointer p) -> gboolean {
         auto* self = static_cast<Daemon*>(p);
         log_text(LogLevel::Notice, "SIGTERM: graceful stop");
@@ -309,17 +343,18 @@ void Daemon::reload() {
     reload_resolution_.reset();   // a newer SIGHUP supersedes one still resolving
     GroupConfig next;
     if (auto err = load_config_file(opts_.config_path, &next)) return refuse_reload(*err);
-    if (next.group != cfg_.group || next.nic != cfg_.nic)
-        return refuse_reload("'group' and 'nic' change only with a restart");
+    const ParamSet changed = cfg_.diff(next);
+    for (Param p : restart_only_params())
+        if (changed.has(p)) return refuse_reload(quoted_names(restart_only_params()) + " change only with a restart");
     if (auto t = read_two_node()) two_node_ = t;
     if (auto p = validate_config(next, two_node_)) return refuse_reload(p->message);
-    bool snmp_changed = next.snmp_traps != cfg_.snmp_traps || next.snmp_community != cfg_.snmp_community;
-    if (!snmp_changed || next.snmp_traps.empty()) return commit_reload(next, {});
+    if (!changed.any({Param::SnmpTraps, Param::SnmpCommunity}) || next.snmp_traps.empty())
+        return commit_reload(next, {});
     // New trap hosts: resolved off the loop, then applied or refused.
     reload_resolution_ = TrapResolution::start(
         next.snmp_traps, [this, next](bool ok, const std::vector<std::string>& peers, const std::string& error) {
             auto self_owned = std::move(reload_resolution_);   // ends with this call (allowed from `done`)
-            if (!ok) return refuse_reload("parameter 'snmp_traps': " + error + " (on this host)");
+            if (!ok) return refuse_reload(param_message(Param::SnmpTraps, error + " (on this host)"));
             commit_reload(next, peers);
         });
 }
@@ -332,11 +367,11 @@ void Daemon::refuse_reload(const std::string& why) {
 }
 
 void Daemon::commit_reload(const GroupConfig& next, const std::vector<std::string>& snmp_peers) {
-    bool tests_changed = next.tests != cfg_.tests || next.test_interval_ms != cfg_.test_interval_ms;
-    bool dns_changed = next.dns_server != cfg_.dns_server || next.dns_zone != cfg_.dns_zone ||
-                       next.dns_name != cfg_.dns_name || next.dns_ttl != cfg_.dns_ttl || next.dns_key != cfg_.dns_key;
-    bool snmp_changed = next.snmp_traps != cfg_.snmp_traps || next.snmp_community != cfg_.snmp_community;
-    bool load_changed = next.load != cfg_.load || next.capacity != cfg_.capacity || next.interval_ms != cfg_.interval_ms;
+    const ParamSet changed = cfg_.diff(next);
+    bool tests_changed = changed.any({Param::Tests, Param::TestInterval});
+    bool dns_changed = changed.any({Param::DnsServer, Param::DnsZone, Param::DnsName, Param::DnsTtl, Param::DnsKey});
+    bool snmp_changed = changed.any({Param::SnmpTraps, Param::SnmpCommunity});
+    bool load_changed = changed.any({Param::Load, Param::Capacity, Param::Interval});
     std::set<ServiceAddress> before;  // for the permanent-address watch below
     for (const auto& p : cfg_.addresses) before.insert(p.address);
     cfg_ = next;
@@ -379,93 +414,7 @@ void Daemon::start_load_meter() {
     load_->start();
 }
 
-bool Daemon::start_dns(std::string* err) {
-    dns_.reset();
-    dns_wanted_.reset();
-    dns_server_set_.reset();
-    if (dns_retry_) g_source_remove(dns_retry_);
-    dns_retry_ = 0;
-    if (cfg_.dns_server.empty()) return true;
-    DnsTarget t{cfg_.dns_server, cfg_.dns_zone, cfg_.dns_owner(), cfg_.dns_ttl, cfg_.dns_key};
-    std::string e;
-    dns_ = DnsUpdater::create(t, &e);
-    if (!dns_) {
-        *err = "DNS: " + e;
-        return false;
-    }
-    log_text(LogLevel::Info, "DNS: the leader keeps " + cfg_.dns_owner() + "." + cfg_.dns_zone + " at " + cfg_.dns_server +
-                                 (cfg_.dns_key.empty() ? " (unsigned updates)" : " (TSIG)"));
-    return true;
-}
-
-namespace {
-std::set<std::string> ips_of(const std::set<ServiceAddress>& s) {
-    std::set<std::string> out;
-    for (const auto& a : s) out.insert(a.ip());
-    return out;
-}
-std::string list_of(const std::set<std::string>& s) {
-    std::string out;
-    for (const auto& a : s) out += (out.empty() ? "" : " ") + a;
-    return out.empty() ? "nothing" : out;
-}
-}  // namespace
-
-void Daemon::dns_pump() {
-    if (!dns_ || dns_->busy() || dns_retry_ || !dns_wanted_ || !member_ || !member_->is_leader()) return;
-    if (!dns_server_set_) {
-        dns_->read([this](const DnsResult& r) { dns_done(true, r); });
-        return;
-    }
-    std::set<std::string> want = ips_of(*dns_wanted_);
-    if (want == *dns_server_set_) return;
-    dns_->replace(*dns_server_set_, want, [this](const DnsResult& r) { dns_done(false, r); });
-}
-
-void Daemon::dns_retry_later() {
-    if (dns_retry_) return;
-    // Each try already waits up to 2 s for an answer: retrying 1 s later
-    // costs the server nothing and catches up within ~2 s of its return.
-    dns_retry_ = g_timeout_add_seconds(
-        1,
-        [](gpointer p) -> gboolean {
-            auto* self = static_cast<Daemon*>(p);
-            self->dns_retry_ = 0;
-            self->dns_pump();
-            return G_SOURCE_REMOVE;
-        },
-        this);
-}
-
-void Daemon::dns_done(bool read, const DnsResult& r) {
-    dns_last_ = wall_time(g_get_real_time()) + (read ? " read: " : " update: ") + (r.ok ? "ok" : "FAILED") + " (" +
-                r.detail + ")";
-    bool known = r.published_known;
-    // The server's addresses, as the configured ServiceAddresses they are.
-    std::optional<std::set<ServiceAddress>> published;
-    if (known) {
-        std::set<ServiceAddress> s;
-        for (const auto& pa : cfg_.addresses)
-            if (r.published.count(pa.address.ip())) s.insert(pa.address);
-        published = s;
-        dns_server_set_ = r.published;
-    }
-    if (r.ok) {
-        dns_prereq_failures_ = 0;
-        feed(in::DnsResult{true, read, r.detail, published});
-        return dns_pump();
-    }
-    if (!read && known && r.outcome == DnsOutcome::Prerequisite && ++dns_prereq_failures_ <= 3) {
-        // The zone was not what we believed (another writer, a lost
-        // answer): retry at once from the fresh read.
-        log_text(LogLevel::Notice, "DNS: " + r.detail + "; the server has " + list_of(r.published) +
-                                       ", retrying from there");
-        return dns_pump();
-    }
-    dns_server_set_.reset();  // read again before the next update
-    feed(in::DnsResult{false, read, r.detail, std::nullopt});
-    dns_retry_later();
-}
+bool Daemon::start_dns(std::string* err) { return dns_->configure(err); }
 
 void Daemon::start_health_tests() {
     health_.reset();
@@ -532,11 +481,7 @@ void Daemon::feed(const Input& in) {
     apply(member_->step(now(), in));
     arm_timer();
     publish_attributes();
-    if (dns_ && !member_->is_leader() && (dns_wanted_ || dns_server_set_)) {
-        // Only the leader writes the zone; a new leader reads it first.
-        dns_wanted_.reset();
-        dns_server_set_.reset();
-    }
+    if (!member_->is_leader()) dns_->follow();
     if (load_) load_->set_addresses(held_addresses());
 }
 
@@ -554,62 +499,68 @@ void Daemon::arm_timer() {
 }
 
 void Daemon::apply(Effects fx) {
-    for (auto& e : fx) {
-        if (auto* s = std::get_if<out::Send>(&e)) {
-            if (s->snapshot) {
-                // An Info is a full snapshot that replaces the one before:
-                // when one batch of CPG deliveries (256 Acquires, say)
-                // changes our state 256 times, send the last state once,
-                // after the batch, instead of 256 growing snapshots.
-                pending_info_ = std::move(s->bytes);
-                if (!info_idle_)
-                    info_idle_ = g_idle_add([](gpointer p) -> gboolean {
-                        auto* self = static_cast<Daemon*>(p);
-                        self->info_idle_ = 0;
-                        if (self->cpg_ && !self->pending_info_.empty())
-                            self->cpg_->send(std::move(self->pending_info_));
-                        self->pending_info_.clear();
-                        return G_SOURCE_REMOVE;
-                    }, this);
-                continue;
-            }
-            cpg_->send(std::move(s->bytes));
-        } else if (auto* p = std::get_if<out::Plumb>(&e)) {
-            backend_->acquire(p->address, p->probe, p->lifetime);
-        } else if (auto* u = std::get_if<out::Unplumb>(&e)) {
-            backend_->release(u->address);
-        } else if (auto* r = std::get_if<out::Refresh>(&e)) {
-            backend_->refresh(r->addresses, r->lifetime);
-        } else if (auto* em = std::get_if<out::Emit>(&e)) {
-            const Event& ev = em->event;
-            log_text(LogLevel::Notice, std::string("event ") + to_string(ev.kind) + " " +
-                                           (ev.node.empty() ? "-" : ev.node) + " " +
-                                           (ev.address ? ev.address->str() : "-") + ": " + ev.reason);
-            gint64 wall = g_get_real_time();
-            events_.push_back({ev, wall});
-            if (events_.size() > kEventRing) events_.pop_front();
-            if (notifier_) notifier_->notify(ev, wall);
-        } else if (auto* dp = std::get_if<out::DnsPublish>(&e)) {
-            dns_wanted_ = dp->addresses;
-            dns_pump();
-        } else if (auto* l = std::get_if<out::Log>(&e)) {
-            log_text(level_of(l->level), l->text);
-        } else if (auto* q = std::get_if<out::PersistQuiesce>(&e)) {
-            if (q->quiesced) {
-                std::ofstream f(quiesce_path());
-                f << "quiesced\n";
-            } else {
-                unlink(quiesce_path().c_str());
-            }
-        } else if (auto* rp = std::get_if<out::Reply>(&e)) {
-            reply_ = ControlResponse{rp->ok ? 0 : 1, rp->ok ? rp->message + "\n" : "",
-                                     rp->ok ? "" : "raisctl: " + rp->message + "\n"};
-        } else if (auto* x = std::get_if<out::Exit>(&e)) {
-            log_text(LogLevel::Notice, "exiting: " + x->why);
-            if (cpg_) cpg_->leave();
-            quit(x->code);
-        }
+    for (auto& e : fx) std::visit([this](auto& x) { effect(x); }, e);
+}
+
+void Daemon::effect(out::Send& s) {
+    if (!s.snapshot) {
+        cpg_->send(std::move(s.bytes));
+        return;
     }
+    // An Info is a full snapshot that replaces the one before: when one
+    // batch of CPG deliveries (256 Acquires, say) changes our state 256
+    // times, send the last state once, after the batch, instead of 256
+    // growing snapshots.
+    pending_info_ = std::move(s.bytes);
+    if (!info_idle_)
+        info_idle_ = g_idle_add([](gpointer p) -> gboolean {
+            auto* self = static_cast<Daemon*>(p);
+            self->info_idle_ = 0;
+            if (self->cpg_ && !self->pending_info_.empty()) self->cpg_->send(std::move(self->pending_info_));
+            self->pending_info_.clear();
+            return G_SOURCE_REMOVE;
+        }, this);
+}
+
+void Daemon::effect(const out::Plumb& p) { backend_->acquire(p.address, p.probe, p.lifetime); }
+void Daemon::effect(const out::Unplumb& u) { backend_->release(u.address); }
+void Daemon::effect(const out::Refresh& r) { backend_->refresh(r.addresses, r.lifetime); }
+void Daemon::effect(const out::DnsPublish& d) { dns_->publish(d.addresses); }
+void Daemon::effect(const out::Log& l) { log_text(level_of(l.level), l.text); }
+
+void Daemon::effect(const out::Emit& em) {
+    const Event& ev = em.event;
+    log_text(LogLevel::Notice, std::string("event ") + to_string(ev.kind) + " " + (ev.node.empty() ? "-" : ev.node) +
+                                   " " + (ev.address ? ev.address->str() : "-") + ": " + ev.reason);
+    gint64 wall = g_get_real_time();
+    events_.push_back({ev, wall});
+    if (events_.size() > kEventRing) events_.pop_front();
+    if (notifier_) notifier_->notify(ev, wall);
+}
+
+void Daemon::effect(const out::PersistQuiesce& q) {
+    // The flag is what a restart reads back (MemberSetup::quiesced): a
+    // failure to keep it is an operator's problem, shown in the log and by
+    // `raisctl status` until a later write succeeds.
+    std::optional<std::string> err;
+    if (q.quiesced) err = replace_file(quiesce_path(), "quiesced\n");
+    else if (unlink(quiesce_path().c_str()) != 0 && errno != ENOENT)
+        err = errno_text(quiesce_path(), "removing: ");
+    quiesce_error_ = err.value_or("");
+    if (err)
+        log_text(LogLevel::Error, std::string("quiesce flag not ") + (q.quiesced ? "written" : "removed") + ": " +
+                                      *err + "; a restart of raisd will " + (q.quiesced ? "not " : "") +
+                                      "come back quiesced");
+}
+
+void Daemon::effect(const out::Reply& r) {
+    reply_ = ControlResponse{r.ok ? 0 : 1, r.ok ? r.message + "\n" : "", r.ok ? "" : "raisctl: " + r.message + "\n"};
+}
+
+void Daemon::effect(const out::Exit& x) {
+    log_text(LogLevel::Notice, "exiting: " + x.why);
+    if (cpg_) cpg_->leave();
+    quit(x.code);
 }
 
 // ---------------------------------------------------------------- control
@@ -671,173 +622,18 @@ ControlResponse Daemon::status(bool json) {
     double t = now();
     MemberStatus st = member_->status(t);
     View v = member_->view(t);
-    if (json) {
-        // The view (which `raisctl plan --view` reads back) plus a "status"
-        // object with what the view does not say.
-        std::string view_text = view_to_json(v);
-        GObjectPtr<JsonParser> parser(json_parser_new());
-        json_parser_load_from_data(parser.get(), view_text.c_str(), -1, nullptr);
-        JsonObject* root = json_node_get_object(json_parser_get_root(parser.get()));
-        JsonObject* s = json_object_new();
-        json_object_set_string_member(s, "group", st.group.c_str());
-        json_object_set_string_member(s, "node", st.name.c_str());
-        json_object_set_int_member(s, "node_id", st.self.node);
-        json_object_set_string_member(s, "leader", st.leader_name.c_str());
-        json_object_set_boolean_member(s, "quorate", st.quorate);
-        json_object_set_int_member(s, "ring", static_cast<gint64>(st.ring));
-        json_object_set_int_member(s, "interval", cfg_.interval_ms);
-        json_object_set_boolean_member(s, "ok", st.ok);
-        if (!st.ok) json_object_set_string_member(s, "failing_test", st.failing_test.c_str());
-        json_object_set_double_member(s, "utilization", st.load * 100.0 / (st.capacity > 0 ? st.capacity : 100.0));
-        json_object_set_boolean_member(s, "quiesced", st.quiesced);
-        json_object_set_boolean_member(s, "stopping", st.stopping);
-        json_object_set_boolean_member(s, "settled", st.settled);
-        json_object_set_boolean_member(s, "fencing", st.fencing_active);
-        json_object_set_int_member(s, "dropped_messages", static_cast<gint64>(st.dropped_messages));
-        json_object_set_int_member(s, "unsent_messages", static_cast<gint64>(st.unsent_messages));
-        json_object_set_boolean_member(s, "two_node", st.two_node);
-        JsonObject* fixed = json_object_new();   // address -> the node holding it statically (rule 4.10)
-        for (const auto& [a, node] : st.fixed_holders) json_object_set_string_member(fixed, a.str().c_str(), node.c_str());
-        json_object_set_object_member(s, "fixed", fixed);
-        JsonObject* rl = json_object_new();   // reload-agent compares attempts before and after its SIGHUP
-        json_object_set_int_member(rl, "attempts", static_cast<gint64>(reload_attempts_));
-        json_object_set_int_member(rl, "generation", static_cast<gint64>(config_generation_));
-        json_object_set_string_member(rl, "digest", cfg_.digest().c_str());
-        json_object_set_string_member(rl, "error", reload_error_.c_str());
-        json_object_set_object_member(s, "reload", rl);
-        JsonArray* members = json_array_new();
-        for (const auto& p : st.peers) {
-            JsonObject* m = json_object_new();
-            json_object_set_string_member(m, "node", p.name.c_str());
-            json_object_set_int_member(m, "id", p.process.node);
-            json_object_set_int_member(m, "pid", p.process.pid);
-            const char* role = p.departed ? "departed"
-                               : !p.counted ? "not counted"
-                               : p.process.node == st.leader ? "leader"
-                               : cfg_.is_spare(p.name) ? "spare" : "member";
-            json_object_set_string_member(m, "role", role);
-            json_object_set_boolean_member(m, "silent", p.silent);
-            json_object_set_boolean_member(m, "ok", p.host.ok);
-            json_object_set_boolean_member(m, "quiesced", p.host.quiesced);
-            json_object_set_double_member(m, "utilization", p.host.utilization());
-            if (p.departed) json_object_set_string_member(m, "why", p.departed_why.c_str());
-            json_array_add_object_element(members, m);
-        }
-        json_object_set_array_member(s, "members", members);
-        JsonArray* cannot = json_array_new();
-        for (const auto& a : st.cannot_assign) json_array_add_string_element(cannot, a.str().c_str());
-        json_object_set_array_member(s, "cannot_assign", cannot);
-        if (!cfg_.dns_server.empty()) {
-            JsonObject* d = json_object_new();
-            json_object_set_string_member(d, "server", cfg_.dns_server.c_str());
-            json_object_set_string_member(d, "name", (cfg_.dns_owner() + "." + cfg_.dns_zone).c_str());
-            json_object_set_boolean_member(d, "writer", st.dns);
-            JsonArray* adv = json_array_new();
-            for (const auto& a : st.dns_wanted) json_array_add_string_element(adv, a.ip().c_str());
-            json_object_set_array_member(d, "advertised", adv);
-            json_object_set_string_member(d, "last", dns_last_.c_str());
-            json_object_set_object_member(s, "dns", d);
-        }
-        json_object_set_object_member(root, "status", s);
-        GObjectPtr<JsonGenerator> gen(json_generator_new());
-        json_generator_set_pretty(gen.get(), TRUE);
-        json_generator_set_root(gen.get(), json_parser_get_root(parser.get()));
-        GCharPtr text(json_generator_to_data(gen.get(), nullptr));
-        return ControlResponse{0, std::string(text.get()) + "\n", ""};
-    }
-    std::string o;
-    o += "group " + st.group + " on " + st.name + " (node " + std::to_string(st.self.node) + ")\n";
-    o += "  leader: " + (st.leader_name.empty() ? std::string("none") : st.leader_name) + "; " +
-         (st.quorate ? "quorate" : st.quorum_known ? "NOT quorate" : "quorum unknown") + " (ring " +
-         std::to_string(st.ring) + ")\n";
-    o += std::string("  fencing: ") + (st.fencing_active ? "on (departed hosts wait for a fence confirmation)" : "off") +
-         "; this host " + (st.settled ? "settled" : st.stopping ? "stopping" : "settling") + "\n";
-    o += "  hosts:\n";
-    for (const auto& p : st.peers) {
-        std::string flags;
-        if (p.departed) flags = "departed: " + p.departed_why;
-        else if (!p.counted) flags = "not counted (sent no Info)";
-        else {
-            flags = p.process.node == st.leader ? "leader" : cfg_.is_spare(p.name) ? "spare" : "member";
-            flags += p.host.ok ? ", ok"
-                     : p.process.node == st.self.node && !st.failing_test.empty() ? ", FAILED tests: " + st.failing_test
-                                                                                : ", FAILED tests";
-            if (p.host.quiesced) flags += ", quiesced";
-            if (p.host.stopping) flags += ", stopping";
-            if (p.silent) flags += ", silent";
-            if (!p.host.config_match) flags += ", DIFFERENT CONFIGURATION";
-            flags += ", util " + format_number("%.1f%%", p.host.utilization());
-        }
-        o += "    " + p.name + " (id " + std::to_string(p.process.node) + "): " + flags + "\n";
-    }
-    o += "  addresses:\n";
-    for (const auto& pa : cfg_.addresses) {
-        std::string holders;
-        auto fixed = st.fixed_holders.find(pa.address);
-        if (fixed != st.fixed_holders.end()) holders = fixed->second + " (fixed: configured statically, left alone)";
-        for (const auto& h : v.hosts)
-            if (const Holding* x = h.holding(pa.address))
-                holders += (holders.empty() ? "" : ", ") + h.node +
-                           (x->state == AddressState::Online ? "" : std::string(" (") + to_string(x->state) + ")");
-        o += "    " + pa.address.str() + " -> " + (holders.empty() ? "UNSERVED" : holders) + "  [prefers " + pa.node;
-        if (v.orphans.count(pa.address)) o += ", orphaned " + format_number("%.0f s ago", t - v.orphans.at(pa.address));
-        if (v.pins.count(pa.address)) o += ", pinned to " + v.pins.at(pa.address);
-        if (st.cannot_assign.count(pa.address)) o += ", cannot assign";
-        o += "]\n";
-    }
-    if (!cfg_.dns_server.empty()) {
-        o += "  dns: " + cfg_.dns_owner() + "." + cfg_.dns_zone + " at " + cfg_.dns_server;
-        if (st.dns) {
-            o += ": advertising " + dns_list(st.dns_wanted) + "\n";
-            o += "       last: " + (dns_last_.empty() ? std::string("nothing sent yet") : dns_last_) + "\n";
-        } else {
-            o += " (written by the leader, " + (st.leader_name.empty() ? std::string("none") : st.leader_name) + ")\n";
-        }
-    }
-    if (st.dropped_messages) o += "  dropped messages: " + std::to_string(st.dropped_messages) + "\n";
-    if (st.unsent_messages)
-        o += "  unsent messages: " + std::to_string(st.unsent_messages) + " (peers would have dropped them: a bug, see the log)\n";
-    if (!reload_error_.empty()) o += "  last reload REFUSED: " + reload_error_ + "\n";
-    return ControlResponse{0, o, ""};
+    ShellStatus shell;
+    shell.reload_attempts = reload_attempts_;
+    shell.config_generation = config_generation_;
+    shell.reload_error = reload_error_;
+    if (const auto& last = dns_->last()) shell.dns_last = wall_time(last->wall_us) + " " + last->text;
+    shell.quiesce_error = quiesce_error_;
+    StatusInput in{st, v, cfg_, shell, t};
+    return ControlResponse{0, json ? status_json(in) : status_text(in), ""};
 }
 
 ControlResponse Daemon::events(bool json) {
-    std::string o;
-    if (json) {
-        GObjectPtr<JsonBuilder> b(json_builder_new());
-        json_builder_begin_array(b.get());
-        for (const auto& le : events_) {
-            const Event& e = le.event;
-            json_builder_begin_object(b.get());
-            json_builder_set_member_name(b.get(), "time");
-            json_builder_add_double_value(b.get(), static_cast<double>(le.wall_us) / 1e6);
-            json_builder_set_member_name(b.get(), "event");
-            json_builder_add_string_value(b.get(), to_string(e.kind));
-            json_builder_set_member_name(b.get(), "group");
-            json_builder_add_string_value(b.get(), e.group.c_str());
-            json_builder_set_member_name(b.get(), "node");
-            json_builder_add_string_value(b.get(), e.node.c_str());
-            json_builder_set_member_name(b.get(), "address");
-            if (e.address) json_builder_add_string_value(b.get(), e.address->str().c_str());
-            else json_builder_add_null_value(b.get());
-            json_builder_set_member_name(b.get(), "reason");
-            json_builder_add_string_value(b.get(), e.reason.c_str());
-            json_builder_end_object(b.get());
-        }
-        json_builder_end_array(b.get());
-        GObjectPtr<JsonGenerator> gen(json_generator_new());
-        JsonNode* root = json_builder_get_root(b.get());
-        json_generator_set_root(gen.get(), root);
-        json_node_free(root);
-        GCharPtr text(json_generator_to_data(gen.get(), nullptr));
-        return ControlResponse{0, std::string(text.get()) + "\n", ""};
-    }
-    for (const auto& le : events_) {
-        const Event& e = le.event;
-        o += wall_time(le.wall_us) + " " + to_string(e.kind) + " " + (e.node.empty() ? "-" : e.node) + " " +
-             (e.address ? e.address->str() : "-") + ": " + e.reason + "\n";
-    }
-    return ControlResponse{0, o, ""};
+    return ControlResponse{0, json ? events_json(events_) : events_text(events_, wall_time), ""};
 }
 
 ControlResponse Daemon::plan_fail(const std::vector<std::string>& words) {

@@ -2,7 +2,9 @@
 // carries the CPG and quorum fds, the netlink sockets, the control socket,
 // the Member's timer and the signals. Every input goes through feed(),
 // every effect through apply(); nothing else touches the Member, so the
-// core sees exactly the sequence of events this host saw.
+// core sees exactly the sequence of events this host saw. The Daemon wires
+// the adapters to the Member and applies its effects; what it shows is
+// rendered by core/status_view, the DNS exchange is outside/dns_exchange's.
 #pragma once
 
 #include <glib.h>
@@ -16,10 +18,11 @@
 #include "common/control_protocol.h"
 #include "core/config.h"
 #include "core/member.h"
+#include "core/status_view.h"
 #include "daemon/kernel/address_backend.h"
 #include "daemon/control/control_server.h"
 #include "daemon/cluster/cpg_transport.h"
-#include "daemon/outside/dns_updater.h"
+#include "daemon/outside/dns_exchange.h"
 #include "daemon/service/health_tests.h"
 #include "daemon/service/load_meter.h"
 #include "daemon/outside/notifier.h"
@@ -38,11 +41,6 @@ struct DaemonOptions {
     std::string node_name;                // override of the cluster node name
 };
 
-struct LoggedEvent {
-    Event event;
-    gint64 wall_us = 0;                   // wall clock at emission
-};
-
 class Daemon {
 public:
     Daemon(DaemonOptions opts, GroupConfig cfg);
@@ -58,6 +56,18 @@ private:
     double now() const;
     void feed(const Input& in);
     void apply(Effects fx);
+    // One per effect type (apply() visits the variant: a new type that has
+    // no overload here does not compile).
+    void effect(out::Send& s);
+    void effect(const out::Plumb& p);
+    void effect(const out::Unplumb& u);
+    void effect(const out::Refresh& r);
+    void effect(const out::Emit& e);
+    void effect(const out::DnsPublish& d);
+    void effect(const out::Log& l);
+    void effect(const out::PersistQuiesce& q);
+    void effect(const out::Reply& r);
+    void effect(const out::Exit& x);
     void arm_timer();
     void quit(int code);
     void on_corosync_lost(const std::string& why);
@@ -76,9 +86,6 @@ private:
     void publish_attributes();
     void start_health_tests();
     bool start_dns(std::string* err);
-    void dns_pump();
-    void dns_retry_later();
-    void dns_done(bool read, const DnsResult& r);
     void start_load_meter();
     std::vector<ServiceAddress> held_addresses() const;
     bool start_notifier(std::string* err, const std::vector<std::string>& snmp_peers = {});
@@ -98,14 +105,7 @@ private:
     std::unique_ptr<HealthTests> health_;
     bool last_test_ok_ = true;
     std::unique_ptr<Notifier> notifier_;
-    // DNS (while this host leads): what the plan wants, what the server has
-    // (unknown until read), the retry backoff, and the last outcome.
-    std::unique_ptr<DnsUpdater> dns_;
-    std::optional<std::set<ServiceAddress>> dns_wanted_;
-    std::optional<std::set<std::string>> dns_server_set_;
-    guint dns_retry_ = 0;
-    unsigned dns_prereq_failures_ = 0;
-    std::string dns_last_;                        // time, read/update, result
+    std::unique_ptr<DnsExchange> dns_;            // reads cfg_: declared after it
     std::optional<bool> stonith_enabled_;          // the cluster's property; nullopt: not known
     std::string stonith_detail_ = "Pacemaker has not answered yet";
     std::optional<bool> two_node_;                 // corosync's quorum.two_node; nullopt: not known (counts as set)
@@ -118,6 +118,7 @@ private:
     std::string reload_error_;
     std::unique_ptr<TrapResolution> reload_resolution_;   // a reload waiting for its trap hosts to resolve
     std::deque<LoggedEvent> events_;
+    std::string quiesce_error_;                   // the flag's last write or removal failed ("" = fine)
     std::optional<ControlResponse> reply_;        // set by out::Reply during a command
     guint timer_ = 0;
     guint info_idle_ = 0;

@@ -37,6 +37,8 @@
 #include <set>
 #include <string>
 
+#include "daemon/outside/tsig_key.h"   // TsigKey, parse_bind_key: the key files DnsTarget::key_file names
+
 namespace rais {
 
 struct DnsTarget {
@@ -45,19 +47,6 @@ struct DnsTarget {
     unsigned ttl = 30;         // of the records added (0 .. 2^31-1)
     std::string key_file;      // BIND key file (key "NAME" { algorithm hmac-sha256; secret "..."; };), empty = unsigned
 };
-
-// A TSIG key as BIND's key files write it. algorithm is lower case without a
-// trailing dot ("hmac-sha256"); secret is the base64 text.
-struct TsigKey {
-    std::string name, algorithm, secret;
-};
-// Parses the text of a BIND key file holding one key statement (comments
-// #, //, /* */ allowed). Algorithms (those ldns 1.8.3 computes correctly):
-// hmac-md5, hmac-sha1, hmac-sha256, hmac-sha512. hmac-sha384 is refused
-// (ldns 1.8.3 misspells its name and cannot sign with it), and so is
-// hmac-sha224 (ldns 1.8.3 has no digest for it). On error returns nullopt
-// and *error says what and where ("line 3: ..."); the caller names the file.
-std::optional<TsigKey> parse_bind_key(const std::string& text, std::string* error);
 
 // The absolute owner name ("web.rais.test.") of dns_name within dns_zone
 // (DESIGN §5.1): "@" is the zone's apex; a name with a trailing dot is
