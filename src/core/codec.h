@@ -1,9 +1,13 @@
-// Codec: the group's messages (Info, Acquire, Release, Request, Batch) to and
-// from bytes. Wire format: an 8-byte header ("RA", major version, kind,
-// flags, minor version, two reserved bytes) followed by one GVariant in
-// normal form whose type is fixed by the kind: the kind's fields, then an
-// `a{sv}` of extensions. Flags bit 0 marks a big-endian sender, so
-// mixed-endian clusters interoperate (the receiver byteswaps).
+// Codec: the group's messages to and from bytes. Five kinds: Info (1: a
+// member's state, sent periodically and on change), Acquire (2) and Release
+// (3: one leader command to one member), Request (4: an administrator's
+// quiesce, unquiesce, move or unpin from raisctl, relayed to the group),
+// Batch (5: several leader commands to one member in one message). Wire
+// format: an 8-byte header ("RA", major version, kind, flags, minor
+// version, two reserved bytes) followed by one GVariant in normal form
+// whose type is fixed by the kind: the kind's fields, then an `a{sv}` of
+// extensions. Flags bit 0 marks a big-endian sender, so mixed-endian
+// clusters interoperate (the receiver byteswaps).
 //
 // Compatibility (DESIGN §3): within a major version every new field is an
 // optional extension key; a receiver ignores keys it does not know, and the
@@ -72,7 +76,12 @@ struct ReleaseMsg {
 
 // Several leader commands to one destination in one message: when a host
 // takes over 256 addresses, one CPG message instead of 256 (the receiver
-// counts it as one command for cmd_seen, and applies the items in order).
+// counts it as one command for cmd_seen, and applies the items in order, as
+// if each were an Acquire or a Release). The leader sends a Batch when it
+// has more than one command for a destination, else a plain Acquire or
+// Release. On the wire the reasons travel once each, in a table (`as`) the
+// items name by a 16-bit index: (leader, dest, reasons, [(1 acquire |
+// 2 release, address, handover, reason index)], extensions).
 struct BatchItem {
     bool acquire = true;
     ServiceAddress address;
@@ -103,8 +112,10 @@ struct DecodeError {
 };
 
 // The rules every message must satisfy, beyond its wire type: node ids not
-// 0, load and capacity valid, no address listed twice in one list, a
-// Request's addresses as its kind needs. Empty when valid, else why not.
+// 0, load and capacity valid, names, digests and reasons within their
+// bounds, no address listed twice in one list, a Request's addresses as its
+// kind needs, a Batch with at least one command and at most 65535 distinct
+// reasons. Empty when valid, else why not.
 std::string validate(const Message& m);
 
 std::vector<std::uint8_t> encode(const Message& m);

@@ -1,12 +1,6 @@
 #include "core/config.h"
 
-#include "common/group_name.h"
-#include "core/codec.h"
-#include "core/glib_ptr.h"
-
 #include <glib.h>
-
-#include <algorithm>
 
 #include <cmath>
 #include <cstdlib>
@@ -14,28 +8,50 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <variant>
+
+#include "core/glib_ptr.h"
+#include "core/parameters.h"
 
 namespace rais {
 
-const char* to_string(Placement p) { return p == Placement::Random ? "random" : "least-loaded"; }
+namespace {
+
+// Word `i` of a space-separated list (an enumeration's choices in the table).
+std::string word_at(const char* words, std::size_t i) {
+    std::istringstream in(words);
+    std::string w;
+    for (std::size_t k = 0; in >> w; k++)
+        if (k == i) return w;
+    return "";
+}
+
+}  // namespace
+
+const char* to_string(Placement p) {
+    static const std::string words[] = {word_at(spec(Param::Placement).choices, 0),
+                                        word_at(spec(Param::Placement).choices, 1)};
+    return words[p == Placement::Random ? 1 : 0].c_str();
+}
 
 const char* to_string(Fencing f) {
-    switch (f) {
-    case Fencing::Require: return "require";
-    case Fencing::Off: return "off";
-    case Fencing::Auto: break;
-    }
-    return "auto";
+    static const std::string words[] = {word_at(spec(Param::Fencing).choices, 0),
+                                        word_at(spec(Param::Fencing).choices, 1),
+                                        word_at(spec(Param::Fencing).choices, 2)};
+    return words[static_cast<int>(f)].c_str();
 }
 
 const std::vector<std::string>& config_keys() {
-    static const std::vector<std::string> keys = {
-        "addresses", "group", "nic", "interval", "failback", "orphan_timeout", "restart_grace",
-        "fencing", "placement", "tests", "test_interval", "test_failures", "load",
-        "dns_server", "dns_zone", "dns_name", "dns_ttl", "dns_key", "high_water", "low_water",
-        "min_addresses", "hook", "capacity", "arp_probe_ms", "announce_interval", "stop_timeout",
-        "snmp_traps", "snmp_community"};
+    static const std::vector<std::string> keys = [] {
+        std::vector<std::string> k;
+        for (const auto& p : parameters()) k.push_back(p.name);
+        return k;
+    }();
     return keys;
+}
+
+ConfigError config_error(const std::string& key, const std::string& value, const std::string& what) {
+    return {key, value, "parameter '" + key + "': " + what + " (value '" + value + "')"};
 }
 
 namespace {
@@ -49,7 +65,14 @@ std::vector<std::string> split_words(const std::string& s) {
 }
 
 ConfigError error(const std::string& key, const std::string& value, const std::string& what) {
-    return {key, value, "parameter '" + key + "': " + what + " (value '" + value + "')"};
+    return config_error(key, value, what);
+}
+
+bool valid_name(const std::string& s) {
+    if (s.empty() || s.size() > 64) return false;
+    for (char c : s)
+        if (!g_ascii_isalnum(c) && c != '-' && c != '_' && c != '.') return false;
+    return true;
 }
 
 std::optional<ConfigError> parse_uint(const std::string& key, const std::string& v, unsigned lo,
@@ -87,48 +110,112 @@ std::optional<ConfigError> parse_bool(const std::string& key, const std::string&
     return std::nullopt;
 }
 
-bool valid_port(const std::string& p) {
-    unsigned n = 0;
-    return !parse_uint("", p, 1, 65535, &n);
+// An enumeration's value: the index of `v` among the row's choices.
+template <typename Enum>
+std::optional<ConfigError> parse_choice(const ParamSpec& p, const std::string& v, Enum* out) {
+    std::vector<std::string> words = split_words(p.choices);
+    for (std::size_t i = 0; i < words.size(); i++)
+        if (v == words[i]) {
+            *out = static_cast<Enum>(i);
+            return std::nullopt;
+        }
+    std::string list;
+    for (std::size_t i = 0; i < words.size(); i++)
+        list += (i == 0 ? "" : i + 1 == words.size() ? " or " : ", ") + words[i];
+    return error(p.name, v, "expected " + list);
 }
 
-bool valid_name(const std::string& s) {
-    if (s.empty() || s.size() > 64) return false;
-    for (char c : s)
-        if (!g_ascii_isalnum(c) && c != '-' && c != '_' && c != '.') return false;
-    return true;
+// Parses `v` into the row's field of *c: the type and range first, then the
+// row's own check (of each word, for word lists).
+std::optional<ConfigError> parse_value(const ParamSpec& p, const std::string& v, GroupConfig* c) {
+    const std::string key = p.name;
+    auto checked = [&](const std::string& text) -> std::optional<ConfigError> {
+        return p.check ? p.check(key, text) : std::nullopt;
+    };
+    return std::visit(
+        Overload{
+            [&](std::vector<PreferredAddress> GroupConfig::*f) { return parse_addresses(v, &(c->*f)); },
+            [&](std::string GroupConfig::*f) {
+                c->*f = v;
+                return checked(v);
+            },
+            [&](std::vector<std::string> GroupConfig::*f) -> std::optional<ConfigError> {
+                c->*f = split_words(v);
+                for (const auto& w : c->*f)
+                    if (auto e = checked(w)) return e;
+                return std::nullopt;
+            },
+            [&](unsigned GroupConfig::*f) {
+                return parse_uint(key, v, static_cast<unsigned>(p.lo), static_cast<unsigned>(p.hi), &(c->*f));
+            },
+            [&](double GroupConfig::*f) { return parse_real(key, v, p.lo, p.hi, &(c->*f)); },
+            [&](std::optional<double> GroupConfig::*f) -> std::optional<ConfigError> {
+                // Empty: unset (the agent passes every parameter, set or not).
+                if (v.empty()) return std::nullopt;
+                double d = 0;
+                if (auto e = parse_real(key, v, p.lo, p.hi, &d)) return e;
+                if (auto e = checked(v)) return e;
+                c->*f = d;
+                return std::nullopt;
+            },
+            [&](bool GroupConfig::*f) { return parse_bool(key, v, &(c->*f)); },
+            [&](Fencing GroupConfig::*f) { return parse_choice(p, v, &(c->*f)); },
+            [&](Placement GroupConfig::*f) { return parse_choice(p, v, &(c->*f)); },
+        },
+        p.field);
 }
 
-std::optional<ConfigError> check_test(const std::string& key, const std::string& t) {
-    if (t.rfind("tcp:", 0) == 0) {
-        if (!valid_port(t.substr(4))) return error(key, t, "tcp: needs a port between 1 and 65535");
-    } else if (t.rfind("http:", 0) == 0) {
-        std::string url = t.substr(5);
-        if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
-            return error(key, t, "http: needs a URL starting with http:// or https://");
-    } else if (t.rfind("exec:", 0) == 0) {
-        if (t.size() < 7 || t[5] != '/') return error(key, t, "exec: needs an absolute path");
-    } else {
-        return error(key, t, "a test is tcp:PORT, http:URL or exec:PATH");
-    }
-    return std::nullopt;
+// The row's value in *c as the digest's text (exact, locale-independent).
+void write_value(std::ostream& o, const ParamSpec& p, const GroupConfig& c) {
+    std::visit(Overload{
+                   [&](std::vector<PreferredAddress> GroupConfig::*f) {
+                       for (const auto& a : c.*f) o << a.node << '=' << a.address.str() << ' ';
+                   },
+                   [&](std::vector<std::string> GroupConfig::*f) {
+                       for (std::size_t i = 0; i < (c.*f).size(); i++) o << (i ? " " : "") << (c.*f)[i];
+                   },
+                   [&](std::optional<double> GroupConfig::*f) {
+                       if (c.*f) o << *(c.*f);
+                   },
+                   [&](Fencing GroupConfig::*f) { o << to_string(c.*f); },
+                   [&](Placement GroupConfig::*f) { o << to_string(c.*f); },
+                   [&](auto f) { o << c.*f; },
+               },
+               p.field);
 }
 
-std::optional<ConfigError> check_load(const std::string& key, const std::string& l) {
-    if (l == "cpu" || l == "net" || l == "conns") return std::nullopt;
-    if (l.rfind("net:", 0) == 0 && l.size() > 4) return std::nullopt;
-    if (l.rfind("conns:", 0) == 0) {
-        if (!valid_port(l.substr(6))) return error(key, l, "conns: needs a port between 1 and 65535");
-        return std::nullopt;
-    }
-    if (l.rfind("exec:", 0) == 0) {
-        if (l.size() < 7 || l[5] != '/') return error(key, l, "exec: needs an absolute path");
-        return std::nullopt;
-    }
-    return error(key, l, "load is cpu, net[:IFACE], conns[:PORT] or exec:PATH");
+bool same_value(const ParamSpec& p, const GroupConfig& a, const GroupConfig& b) {
+    return std::visit(Overload{
+                          [&](std::vector<PreferredAddress> GroupConfig::*f) {
+                              // ServiceAddress's == ignores the prefix; a reload must not.
+                              if ((a.*f).size() != (b.*f).size()) return false;
+                              for (std::size_t i = 0; i < (a.*f).size(); i++)
+                                  if ((a.*f)[i].node != (b.*f)[i].node ||
+                                      (a.*f)[i].address.str() != (b.*f)[i].address.str())
+                                      return false;
+                              return true;
+                          },
+                          [&](auto f) { return a.*f == b.*f; },
+                      },
+                      p.field);
 }
 
 }  // namespace
+
+GroupConfig::GroupConfig(Blank) : addresses(), failback(), placement(), orphan_timeout(), fencing(), high_water(),
+    low_water(), min_addresses(), dns_ttl(), interval_ms(), restart_grace(), test_interval_ms(), test_failures(),
+    arp_probe_ms(), announce_interval() {}
+
+// The table's defaults, parsed once (a unit test holds every row's to parse).
+GroupConfig::GroupConfig() : GroupConfig([] {
+    static const GroupConfig defaults = [] {
+        GroupConfig c{Blank{}};
+        for (const auto& p : parameters())
+            if (p.default_text) parse_value(p, p.default_text, &c);
+        return c;
+    }();
+    return defaults;
+}()) {}
 
 namespace {
 // Rule 4.10: addresses that can never be a service address. Empty when fine.
@@ -156,161 +243,63 @@ std::string special_address(const ServiceAddress& a) {
 }  // namespace
 
 std::optional<ConfigError> parse_addresses(const std::string& value, std::vector<PreferredAddress>* out) {
+    const std::string key = name(Param::Addresses);
     out->clear();
     std::set<ServiceAddress> seen;
     for (const auto& word : split_words(value)) {
         auto eq = word.find('=');
         if (eq == std::string::npos || eq == 0)
-            return error("addresses", word, "expected NODE=ADDRESS/PREFIX");
+            return error(key, word, "expected NODE=ADDRESS/PREFIX");
         std::string node = word.substr(0, eq);
         if (!valid_name(node))
-            return error("addresses", word, "node name '" + node + "' is not a valid cluster node name");
+            return error(key, word, "node name '" + node + "' is not a valid cluster node name");
         std::string why;
         auto a = ServiceAddress::parse(word.substr(eq + 1), &why);
-        if (!a) return error("addresses", word, why);
+        if (!a) return error(key, word, why);
         if (std::string special = special_address(*a); !special.empty())
-            return error("addresses", word, "address " + a->ip() + " " + special + ": not usable as a service address");
+            return error(key, word, "address " + a->ip() + " " + special + ": not usable as a service address");
         if (!seen.insert(*a).second)
-            return error("addresses", word, "address " + a->ip() + " is listed more than once");
+            return error(key, word, "address " + a->ip() + " is listed more than once");
         out->push_back({node, *a});
     }
-    if (out->empty()) return error("addresses", value, "at least one NODE=ADDRESS/PREFIX is required");
+    if (out->empty()) return error(key, value, "at least one NODE=ADDRESS/PREFIX is required");
     return std::nullopt;
 }
 
 std::optional<ConfigError> parse_config(const std::vector<std::pair<std::string, std::string>>& pairs,
                                         GroupConfig* out) {
     std::map<std::string, std::string> kv;
-    const auto& keys = config_keys();
     for (const auto& [k, v] : pairs) {
-        bool known = false;
-        for (const auto& key : keys) known = known || key == k;
-        if (!known) return ConfigError{k, v, "unknown parameter '" + k + "'"};
+        if (!find_param(k)) return ConfigError{k, v, "unknown parameter '" + k + "'"};
         kv[k] = v;
     }
+    for (const auto& p : parameters())
+        if (p.required && !kv.count(p.name))
+            return ConfigError{p.name, "", std::string("parameter '") + p.name + "' is required"};
     GroupConfig c;
-    auto has = [&](const char* k) { return kv.count(k) > 0; };
-    std::optional<ConfigError> e;
-    if (!has("addresses")) return ConfigError{"addresses", "", "parameter 'addresses' is required"};
-    if ((e = parse_addresses(kv["addresses"], &c.addresses))) return e;
-    if (has("group")) {
-        c.group = kv["group"];
-        if (!valid_group_name(c.group)) return error("group", c.group, std::string("use ") + kGroupNameRule);
-    }
-    if (has("nic")) {
-        c.nic = kv["nic"];
-        if (!c.nic.empty() && (c.nic.size() > 15 || c.nic.find_first_of("/ :") != std::string::npos))
-            return error("nic", c.nic, "not a valid interface name");
-    }
-    if (has("interval") && (e = parse_uint("interval", kv["interval"], 50, 60000, &c.interval_ms))) return e;
-    if (has("failback") && (e = parse_bool("failback", kv["failback"], &c.failback))) return e;
-    if (has("orphan_timeout") &&
-        (e = parse_real("orphan_timeout", kv["orphan_timeout"], 0, 1e9, &c.orphan_timeout)))
-        return e;
-    if (has("restart_grace") &&
-        (e = parse_real("restart_grace", kv["restart_grace"], 2, 3600, &c.restart_grace)))
-        return e;
-    if (has("fencing")) {
-        const auto& v = kv["fencing"];
-        if (v == "auto") c.fencing = Fencing::Auto;
-        else if (v == "require") c.fencing = Fencing::Require;
-        else if (v == "off") c.fencing = Fencing::Off;
-        else return error("fencing", v, "expected auto, require or off");
-    }
-    if (has("placement")) {
-        const auto& v = kv["placement"];
-        if (v == "least-loaded") c.placement = Placement::LeastLoaded;
-        else if (v == "random") c.placement = Placement::Random;
-        else return error("placement", v, "expected least-loaded or random");
-    }
-    if (has("tests")) {
-        c.tests = split_words(kv["tests"]);
-        for (const auto& t : c.tests)
-            if ((e = check_test("tests", t))) return e;
-    }
-    if (has("test_interval") &&
-        (e = parse_uint("test_interval", kv["test_interval"], 50, 3600000, &c.test_interval_ms)))
-        return e;
-    if (has("test_failures") && (e = parse_uint("test_failures", kv["test_failures"], 1, 1000, &c.test_failures)))
-        return e;
-    if (has("load")) {
-        c.load = kv["load"];
-        if ((e = check_load("load", c.load))) return e;
-    }
-    if (has("dns_server")) {
-        c.dns_server = kv["dns_server"];
-        if (!c.dns_server.empty()) {
-            std::string host = c.dns_server, port;
-            if (host.front() == '[') {
-                auto close = host.find(']');
-                if (close == std::string::npos) return error("dns_server", c.dns_server, "unbalanced '['");
-                if (close + 1 < host.size()) {
-                    if (host[close + 1] != ':') return error("dns_server", c.dns_server, "expected [ADDRESS]:PORT");
-                    port = host.substr(close + 2);
-                }
-                host = host.substr(1, close - 1);
-            } else if (std::count(host.begin(), host.end(), ':') == 1) {
-                port = host.substr(host.find(':') + 1);
-                host = host.substr(0, host.find(':'));
-            }
-            if (!ServiceAddress::parse(host, nullptr, false))
-                return error("dns_server", c.dns_server, "expected ADDRESS[:PORT] with an IP address");
-            if (!port.empty() && !valid_port(port))
-                return error("dns_server", c.dns_server, "port must be between 1 and 65535");
-        }
-    }
-    if (has("dns_zone")) c.dns_zone = kv["dns_zone"];
-    if (has("dns_name")) c.dns_name = kv["dns_name"];
-    if (has("dns_ttl") && (e = parse_uint("dns_ttl", kv["dns_ttl"], 0, 2147483647u, &c.dns_ttl))) return e;
+    for (const auto& p : parameters())
+        if (auto it = kv.find(p.name); it != kv.end())
+            if (auto e = parse_value(p, it->second, &c)) return e;
+
+    // Checks of more than one parameter. A value quoted but not given is
+    // the default's.
+    auto given = [&](Param p) {
+        auto it = kv.find(name(p));
+        return it != kv.end() ? it->second : std::string(spec(p).default_text ? spec(p).default_text : "");
+    };
     if (!c.dns_server.empty() && c.dns_zone.empty())
-        return error("dns_zone", "", "required when dns_server is set");
-    if (has("dns_key")) c.dns_key = kv["dns_key"];
-    if (has("high_water") && (e = parse_real("high_water", kv["high_water"], 0, 1e6, &c.high_water))) return e;
-    if (has("low_water") && (e = parse_real("low_water", kv["low_water"], 0, 1e6, &c.low_water))) return e;
+        return error(name(Param::DnsZone), "", std::string("required when ") + name(Param::DnsServer) + " is set");
     if (c.low_water > c.high_water) {
         std::ostringstream m;
-        m << "parameter 'low_water' (" << c.low_water << ") must not exceed 'high_water' (" << c.high_water << ")";
-        return ConfigError{"low_water", kv.count("low_water") ? kv["low_water"] : "60", m.str()};
+        m << "parameter '" << name(Param::LowWater) << "' (" << c.low_water << ") must not exceed '"
+          << name(Param::HighWater) << "' (" << c.high_water << ")";
+        return ConfigError{name(Param::LowWater), given(Param::LowWater), m.str()};
     }
-    if (has("min_addresses") &&
-        (e = parse_uint("min_addresses", kv["min_addresses"], 0, 1000000, &c.min_addresses)))
-        return e;
-    if (has("hook")) {
-        c.hook = kv["hook"];
-        if (!c.hook.empty() && c.hook[0] != '/') return error("hook", c.hook, "needs an absolute path");
-    }
-    if (has("capacity") && !kv["capacity"].empty()) {
-        double cap = 0;
-        // Below the bound every peer checks in an Info (codec.h), so a capacity
-        // we accept is one we can announce.
-        constexpr double kMaxCapacity = 1e11;
-        static_assert(kMaxCapacity < kMaxLoadValue, "a capacity must fit in an Info");
-        if ((e = parse_real("capacity", kv["capacity"], 0, kMaxCapacity, &cap))) return e;
-        if (cap <= 0) return error("capacity", kv["capacity"], "must be greater than 0");
-        c.capacity = cap;
-    }
-    if (has("arp_probe_ms") && (e = parse_uint("arp_probe_ms", kv["arp_probe_ms"], 0, 10000, &c.arp_probe_ms)))
-        return e;
-    if (has("announce_interval") &&
-        (e = parse_real("announce_interval", kv["announce_interval"], 0, 86400, &c.announce_interval)))
-        return e;
-    if (has("stop_timeout") && !kv["stop_timeout"].empty()) {
-        double st = 0;
-        if ((e = parse_real("stop_timeout", kv["stop_timeout"], 0, 86400, &st))) return e;
-        c.stop_timeout = st;
-    }
-    if (has("snmp_traps")) {
-        c.snmp_traps = split_words(kv["snmp_traps"]);
-        for (const auto& t : c.snmp_traps)
-            if (t.empty() || t.find_first_of("/ ") != std::string::npos)
-                return error("snmp_traps", t, "expected HOST[:PORT]");
-    }
-    if (has("snmp_community")) c.snmp_community = kv["snmp_community"];
     if (c.restart_grace * 1000 < 3.0 * c.interval_ms) {
         std::ostringstream m;
-        m << "parameter 'restart_grace' (" << c.restart_grace << " s) must be at least 3 x interval ("
-          << 3 * c.interval_ms / 1000.0 << " s)";
-        return ConfigError{"restart_grace", kv.count("restart_grace") ? kv["restart_grace"] : "10", m.str()};
+        m << "parameter '" << name(Param::RestartGrace) << "' (" << c.restart_grace << " s) must be at least 3 x "
+          << name(Param::Interval) << " (" << 3 * c.interval_ms / 1000.0 << " s)";
+        return ConfigError{name(Param::RestartGrace), given(Param::RestartGrace), m.str()};
     }
     *out = std::move(c);
     return std::nullopt;
@@ -340,14 +329,20 @@ std::string GroupConfig::canonical() const {
     // Exact and locale-independent: distinct settings must give distinct digests.
     o.imbue(std::locale::classic());
     o.precision(17);
-    o << "addresses=";
-    for (const auto& p : addresses) o << p.node << '=' << p.address.str() << ' ';
-    o << "\nfailback=" << failback << "\nplacement=" << to_string(placement)
-      << "\norphan_timeout=" << orphan_timeout << "\nfencing=" << to_string(fencing)
-      << "\nhigh_water=" << high_water << "\nlow_water=" << low_water << "\nmin_addresses=" << min_addresses
-      << "\ndns_server=" << dns_server << "\ndns_zone=" << dns_zone << "\ndns_name=" << dns_name
-      << "\ndns_ttl=" << dns_ttl << "\n";
+    for (const auto& p : parameters()) {
+        if (p.scope != Scope::Group) continue;
+        o << p.name << '=';
+        write_value(o, p, *this);
+        o << '\n';
+    }
     return o.str();
+}
+
+ParamSet GroupConfig::diff(const GroupConfig& other) const {
+    ParamSet changed;
+    for (const auto& p : parameters())
+        if (!same_value(p, *this, other)) changed.add(p.id);
+    return changed;
 }
 
 std::string GroupConfig::digest() const {

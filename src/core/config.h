@@ -1,11 +1,14 @@
 // GroupConfig: the parameters of one service group (DESIGN §5.1), parsed and
 // validated from key/value text, with the digest of its group-wide part.
+// Which parameters exist, their types, ranges, defaults and scopes is the
+// table's (core/parameters.h); this holds the values and the checks that
+// involve more than one parameter.
 //
-// Pure: no file access (the daemon reads its key file, the agent its
-// environment, and both hand the pairs to parse()). Every error names the key
-// and quotes the value. Keys that are node-local (nic, tests, load, capacity,
-// hook, ...) stay out of the digest, so hosts may differ in them; everything
-// the leader's decisions depend on is in it.
+// Pure: no file access (raisd reads its key file, raisctl plan a view, and
+// both hand the pairs to parse_config()). Every error names the key and
+// quotes the value. Node-local keys (Scope::Node in the table) stay out of
+// the digest, so hosts may differ in them; everything the leader's decisions
+// depend on is in it.
 #pragma once
 
 #include <cstdint>
@@ -35,34 +38,45 @@ struct ConfigError {
     std::string message;      // complete sentence naming key and value
 };
 
+class ParamSet;
+
+// The error of a parameter's value: "parameter 'KEY': WHAT (value 'VALUE')".
+ConfigError config_error(const std::string& key, const std::string& value, const std::string& what);
+
+// One field per parameter of the table; the defaults are the table's, set by
+// the constructor (units are the table's too: _ms fields in ms, others in s).
 struct GroupConfig {
+    GroupConfig();
+    struct Blank {};
+    explicit GroupConfig(Blank);      // every field zero or empty: the table's defaults not applied
+
     // group-wide (in the digest)
     std::vector<PreferredAddress> addresses;
-    bool failback = true;
-    Placement placement = Placement::LeastLoaded;
-    double orphan_timeout = 0;        // s, 0 = never
-    Fencing fencing = Fencing::Auto;
-    double high_water = 80, low_water = 60;
-    unsigned min_addresses = 1;
+    bool failback;
+    Placement placement;
+    double orphan_timeout;            // 0 = never
+    Fencing fencing;
+    double high_water, low_water;
+    unsigned min_addresses;
     std::string dns_server, dns_zone, dns_name;
-    unsigned dns_ttl = 30;
+    unsigned dns_ttl;
 
     // node-local
     std::string group;
     std::string nic;
-    unsigned interval_ms = 1000;
-    double restart_grace = 10;        // s
+    unsigned interval_ms;
+    double restart_grace;
     std::vector<std::string> tests;
-    unsigned test_interval_ms = 1000, test_failures = 3;
-    std::string load = "cpu";
+    unsigned test_interval_ms, test_failures;
+    std::string load;
     std::optional<double> capacity;
     std::string dns_key;
     std::string hook;
-    unsigned arp_probe_ms = 50;
-    double announce_interval = 10;    // s
+    unsigned arp_probe_ms;
+    double announce_interval;
     std::optional<double> stop_timeout;
     std::vector<std::string> snmp_traps;
-    std::string snmp_community = "public";
+    std::string snmp_community;
 
     // The addresses preferred by `node`, in configured order.
     std::vector<ServiceAddress> preferred_by(const std::string& node) const;
@@ -78,9 +92,11 @@ struct GroupConfig {
     std::string digest() const;
     // The canonical "key=value" lines the digest is taken over.
     std::string canonical() const;
+    // The parameters whose values differ between this and `other`.
+    ParamSet diff(const GroupConfig& other) const;
 };
 
-// Every key parse() accepts, in the order of DESIGN §5.1.
+// Every key parse_config() accepts, in the table's order.
 const std::vector<std::string>& config_keys();
 
 // Parses and validates; later pairs override earlier ones for the same key.

@@ -1,7 +1,12 @@
 // RandomSource: the seeded random source the core draws from. The core never
-// seeds itself; the daemon seeds it from its node id and start time, the
-// simulator and `raisctl plan --seed` from the user, so every run can be
-// replayed. splitmix64: small, fast, and the same on every platform.
+// seeds itself: whoever builds a Member or calls plan() passes the seed. The
+// simulator (raissim --seed) and `raisctl plan --view FILE --seed N`
+// (default 1) take it from the user, so their runs can be replayed. raisd
+// seeds its Member once at start from the wall clock (microseconds) XOR its
+// pid, and `raisctl plan --fail` asked of it plans with a fresh source of
+// that same seed; the seed is not logged, so a daemon's random picks
+// (placement=random) are not meant to be replayed. splitmix64: small, fast,
+// and the same on every platform.
 #pragma once
 
 #include <cstdint>

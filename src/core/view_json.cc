@@ -8,9 +8,11 @@
 #include <memory>
 #include <set>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "core/glib_ptr.h"
+#include "core/parameters.h"
 
 namespace rais {
 
@@ -187,8 +189,7 @@ struct AddressEntry {
 // config.addresses -> the agent's "NODE=ADDR ..." text, in document order.
 // Each entry goes through parse_addresses() on its own so an error names the
 // exact entry; duplicates across entries are caught here for the same reason.
-std::string read_addresses(JsonNode* n) {
-    const std::string field = "config.addresses";
+std::string read_addresses(JsonNode* n, const std::string& field) {
     JsonObject* o = want_object(n, field);
     std::string text;
     std::vector<AddressEntry> seen;
@@ -229,17 +230,17 @@ std::string read_addresses(JsonNode* n) {
 
 GroupConfig read_config(JsonNode* n) {
     JsonObject* o = want_object(n, "config");
-    const auto& keys = config_keys();
     std::vector<std::pair<std::string, std::string>> pairs;
     for (const auto& key : member_names(o)) {
         JsonNode* v = json_object_get_member(o, key.c_str());
-        bool known = false;
-        for (const auto& k : keys) known = known || k == key;
-        if (!known) reject("config." + key, v, "unknown key (not a parameter of the agent)");
-        pairs.emplace_back(key, key == "addresses" ? read_addresses(v) : config_value(v, "config." + key));
+        const ParamSpec* p = find_param(key);
+        if (!p) reject("config." + key, v, "unknown key (not a parameter of the agent)");
+        bool addresses = std::holds_alternative<std::vector<PreferredAddress> GroupConfig::*>(p->field);
+        pairs.emplace_back(key, addresses ? read_addresses(v, "config." + key) : config_value(v, "config." + key));
     }
-    if (!json_object_has_member(o, "addresses"))
-        missing("config.addresses", "an object mapping each node to its address or addresses");
+    for (const auto& p : parameters())
+        if (p.required && !json_object_has_member(o, p.name))
+            missing(std::string("config.") + p.name, "an object mapping each node to its address or addresses");
     GroupConfig c;
     if (auto e = parse_config(pairs, &c)) {
         const std::string field = "config." + e->key;
@@ -405,65 +406,56 @@ std::string join_words(const std::vector<std::string>& words) {
     return s;
 }
 
-// Writes failback, placement and orphan_timeout always (as the documented
-// example does), every other key only where it differs from its default, so
-// a view reads back equal without repeating the agent's defaults.
-void add_config(JsonBuilder* b, const GroupConfig& c) {
-    const GroupConfig d;
-    json_builder_begin_object(b);
-
+void add_addresses(JsonBuilder* b, const char* key, const std::vector<PreferredAddress>& addresses) {
     // One JSON member per node: a node's addresses come out together, in
     // their configured order (nodes in order of first appearance).
-    json_builder_set_member_name(b, "addresses");
+    json_builder_set_member_name(b, key);
     json_builder_begin_object(b);
     std::vector<std::string> nodes;
-    for (const auto& p : c.addresses) {
+    for (const auto& p : addresses) {
         bool known = false;
         for (const auto& n : nodes) known = known || n == p.node;
         if (!known) nodes.push_back(p.node);
     }
     for (const auto& node : nodes) {
-        std::vector<ServiceAddress> mine = c.preferred_by(node);
         json_builder_set_member_name(b, node.c_str());
+        std::vector<std::string> mine;
+        for (const auto& p : addresses)
+            if (p.node == node) mine.push_back(p.address.str());
         if (mine.size() == 1) {
-            json_builder_add_string_value(b, mine.front().str().c_str());
+            json_builder_add_string_value(b, mine.front().c_str());
         } else {
             json_builder_begin_array(b);
-            for (const auto& a : mine) json_builder_add_string_value(b, a.str().c_str());
+            for (const auto& a : mine) json_builder_add_string_value(b, a.c_str());
             json_builder_end_array(b);
         }
     }
     json_builder_end_object(b);
+}
 
-    add_member(b, "failback", c.failback);
-    add_member(b, "placement", to_string(c.placement));
-    add_member(b, "orphan_timeout", c.orphan_timeout);
-    if (c.fencing != d.fencing) add_member(b, "fencing", to_string(c.fencing));
-    if (c.high_water != d.high_water) add_member(b, "high_water", c.high_water);
-    if (c.low_water != d.low_water) add_member(b, "low_water", c.low_water);
-    if (c.min_addresses != d.min_addresses) add_member(b, "min_addresses", c.min_addresses);
-    if (c.dns_server != d.dns_server) add_member(b, "dns_server", c.dns_server);
-    if (c.dns_zone != d.dns_zone) add_member(b, "dns_zone", c.dns_zone);
-    if (c.dns_name != d.dns_name) add_member(b, "dns_name", c.dns_name);
-    if (c.dns_ttl != d.dns_ttl) add_member(b, "dns_ttl", c.dns_ttl);
-    // Node-local keys: the planner ignores them, but a view must read back equal.
-    if (c.group != d.group) add_member(b, "group", c.group);
-    if (c.nic != d.nic) add_member(b, "nic", c.nic);
-    if (c.interval_ms != d.interval_ms) add_member(b, "interval", c.interval_ms);
-    if (c.restart_grace != d.restart_grace) add_member(b, "restart_grace", c.restart_grace);
-    if (c.tests != d.tests) add_member(b, "tests", join_words(c.tests));
-    if (c.test_interval_ms != d.test_interval_ms) add_member(b, "test_interval", c.test_interval_ms);
-    if (c.test_failures != d.test_failures) add_member(b, "test_failures", c.test_failures);
-    if (c.load != d.load) add_member(b, "load", c.load);
-    if (c.capacity) add_member(b, "capacity", *c.capacity);
-    if (c.dns_key != d.dns_key) add_member(b, "dns_key", c.dns_key);
-    if (c.hook != d.hook) add_member(b, "hook", c.hook);
-    if (c.arp_probe_ms != d.arp_probe_ms) add_member(b, "arp_probe_ms", c.arp_probe_ms);
-    if (c.announce_interval != d.announce_interval) add_member(b, "announce_interval", c.announce_interval);
-    if (c.stop_timeout) add_member(b, "stop_timeout", *c.stop_timeout);
-    if (c.snmp_traps != d.snmp_traps) add_member(b, "snmp_traps", join_words(c.snmp_traps));
-    if (c.snmp_community != d.snmp_community) add_member(b, "snmp_community", c.snmp_community);
-
+// Writes the parameters the table marks view_always (as the documented
+// example has them), every other one only where it differs from its default,
+// so a view reads back equal without repeating the defaults. Node-local keys
+// too: the planner ignores them, but a view must read back equal.
+void add_config(JsonBuilder* b, const GroupConfig& c) {
+    const ParamSet changed = c.diff(GroupConfig());
+    json_builder_begin_object(b);
+    for (Scope scope : {Scope::Group, Scope::Node})
+    for (const auto& p : parameters()) {
+        if (p.scope != scope || (!p.view_always && !changed.has(p.id))) continue;
+        const char* key = p.name;
+        std::visit(Overload{
+                       [&](std::vector<PreferredAddress> GroupConfig::*f) { add_addresses(b, key, c.*f); },
+                       [&](std::vector<std::string> GroupConfig::*f) { add_member(b, key, join_words(c.*f)); },
+                       [&](std::optional<double> GroupConfig::*f) {
+                           if (c.*f) add_member(b, key, *(c.*f));
+                       },
+                       [&](Fencing GroupConfig::*f) { add_member(b, key, to_string(c.*f)); },
+                       [&](Placement GroupConfig::*f) { add_member(b, key, to_string(c.*f)); },
+                       [&](auto f) { add_member(b, key, c.*f); },
+                   },
+                   p.field);
+    }
     json_builder_end_object(b);
 }
 

@@ -4,6 +4,8 @@
 //         [--run-dir DIR] [--node-name NAME]
 //   raisd --check --config FILE
 //   raisd --check-group NAME
+//   raisd --write-config FILE     (the agent: OCF_RESKEY_* -> key file)
+//   raisd --agent-metadata        (the agent's OCF meta-data, from the table)
 //
 // Exit status: 0 after a graceful stop, 1 on a runtime failure (corosync
 // gone, no netlink), 2 on a usage error, 6 when the configuration is invalid
@@ -15,10 +17,12 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
 #include "common/group_name.h"
+#include "core/parameters.h"
 #include "daemon/daemon.h"
 #include "daemon/log.h"
 #include "daemon/validate.h"
@@ -30,6 +34,8 @@ const char* kUsage =
     "             [--run-dir DIR] [--node-name NAME]\n"
     "       raisd --check --config FILE\n"
     "       raisd --check-group NAME\n"
+    "       raisd --write-config FILE\n"
+    "       raisd --agent-metadata\n"
     "\n"
     "Runs one rais service group on this host: joins the group's corosync\n"
     "process group, serves the addresses its leader assigns, and answers\n"
@@ -44,6 +50,9 @@ const char* kUsage =
     "                    here; one line names the parameter. Start and reload\n"
     "                    (SIGHUP) run the same checks\n"
     "  --check-group NAME  exit 0 if NAME is a valid group name, else 6\n"
+    "  --write-config FILE  write FILE, a key file for --config, from the\n"
+    "                    OCF_RESKEY_* environment (the agent's parameters)\n"
+    "  --agent-metadata  print the OCF meta-data of ocf:rais:servicegroup\n"
     "  --foreground      do not detach; log to stderr as well as syslog\n"
     "  --log-file FILE   also log to FILE\n"
     "  --debug           log debug messages\n"
@@ -53,6 +62,44 @@ const char* kUsage =
     "\n"
     "SIGTERM: graceful stop (hand addresses over, then exit). SIGHUP: reload\n"
     "the file (every key but group and nic).\n";
+
+// GKeyFile escaping of a value: backslash, tab, CR and newline as escapes,
+// a leading space as \s (GKeyFile drops leading blanks otherwise).
+std::string keyfile_escape(const std::string& v) {
+    std::string out;
+    for (char c : v) {
+        if (c == '\\') out += "\\\\";
+        else if (c == '\t') out += "\\t";
+        else if (c == '\r') out += "\\r";
+        else if (c == '\n') out += "\\n";
+        else out += c;
+    }
+    if (!out.empty() && out[0] == ' ') out = "\\s" + out.substr(1);
+    return out;
+}
+
+// The agent's key file: every parameter of the table set (non-empty) in
+// OCF_RESKEY_<name>, or the table's agent default when unset. Written into
+// FILE as it is (the agent creates it with mode 0600).
+int write_config(const std::string& path) {
+    std::string text = "# Written by the ocf:rais:servicegroup agent for resource ";
+    const char* instance = std::getenv("OCF_RESOURCE_INSTANCE");
+    text += std::string(instance ? instance : "") + ".\n";
+    text += "# Pacemaker rewrites it on start and reload-agent: change the resource instead.\n";
+    text += std::string("[") + rais::kConfigSection + "]\n";
+    for (const auto& p : rais::parameters()) {
+        const char* env = std::getenv((std::string("OCF_RESKEY_") + p.name).c_str());
+        std::string v = env ? env : "";
+        if (v.empty() && p.agent_default) v = p.agent_default;
+        if (!v.empty()) text += std::string(p.name) + "=" + keyfile_escape(v) + "\n";
+    }
+    FILE* f = std::fopen(path.c_str(), "w");
+    if (!f || std::fputs(text.c_str(), f) < 0 || std::fclose(f) != 0) {
+        std::fprintf(stderr, "raisd: cannot write %s: %s\n", path.c_str(), std::strerror(errno));
+        return 1;
+    }
+    return 0;
+}
 
 }  // namespace
 
@@ -81,6 +128,11 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "raisd: parameter 'group': '%s' is not a valid group name (%s)\n", g.c_str(),
                          rais::kGroupNameRule);
             return 6;
+        }
+        else if (a == "--write-config") return write_config(value());
+        else if (a == "--agent-metadata") {
+            std::fputs(rais::agent_metadata(PACKAGE_VERSION).c_str(), stdout);
+            return 0;
         }
         else if (a == "--run-dir") opts.run_dir = value();
         else if (a == "--node-name") opts.node_name = value();

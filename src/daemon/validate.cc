@@ -74,9 +74,9 @@ std::optional<bool> two_node_from_cmap() {
     return result;
 }
 
-std::optional<std::string> executable(const std::string& key, const std::string& path) {
+std::optional<std::string> executable(Param p, const std::string& path) {
     if (access(path.c_str(), X_OK) != 0)
-        return "parameter '" + key + "': '" + path + "' is not an executable file (" + std::strerror(errno) + ")";
+        return param_message(p, "'" + path + "' is not an executable file (" + std::strerror(errno) + ")");
     return std::nullopt;
 }
 
@@ -124,6 +124,10 @@ std::optional<bool> read_two_node(bool before_logging) {
     return corosync_conf_two_node(std::string(text.get(), len));
 }
 
+std::string param_message(Param p, const std::string& what) {
+    return std::string("parameter '") + name(p) + "': " + what;
+}
+
 std::optional<ConfigProblem> validate_config(const GroupConfig& cfg, std::optional<bool> two_node) {
     auto invalid = [](std::string m) { return ConfigProblem{kExitInvalid, std::move(m)}; };
     auto missing = [](std::string m) { return ConfigProblem{kExitNotInstalled, std::move(m)}; };
@@ -132,9 +136,9 @@ std::optional<ConfigProblem> validate_config(const GroupConfig& cfg, std::option
     if (auto e = LoadMeter::check(cfg.load, cfg.capacity, cfg.nic)) return invalid(*e);
     if (auto e = HealthTests::check(cfg.tests)) return invalid(*e);
     if (cfg.fencing == Fencing::Off && two_node.value_or(false))
-        return invalid("parameter 'fencing': 'off' is refused in a corosync two_node cluster: both halves of a "
+        return invalid(param_message(Param::Fencing, "'off' is refused in a corosync two_node cluster: both halves of a "
                        "split stay quorate, so without fencing both would serve the same addresses (use "
-                       "fencing=auto or require, with working fencing)");
+                       "fencing=auto or require, with working fencing)"));
     std::optional<DnsCheck> dns;
     if (!cfg.dns_server.empty()) {
         dns = DnsUpdater::check(DnsTarget{cfg.dns_server, cfg.dns_zone, cfg.dns_owner(), cfg.dns_ttl, cfg.dns_key});
@@ -142,24 +146,25 @@ std::optional<ConfigProblem> validate_config(const GroupConfig& cfg, std::option
     }
     if (!cfg.snmp_traps.empty()) {
         if (cfg.snmp_community.empty())
-            return invalid("parameter 'snmp_community': empty; SNMPv2c traps need a community (the default is "
-                           "'public')");
+            return invalid(param_message(Param::SnmpCommunity, std::string("empty; SNMPv2c traps need a community "
+                                                                           "(the default is '") +
+                                                                   spec(Param::SnmpCommunity).default_text + "')"));
         if (auto e = TrapSender::check(cfg.snmp_traps, cfg.snmp_community))
-            return invalid("parameter 'snmp_traps': " + *e);
+            return invalid(param_message(Param::SnmpTraps, *e));
     }
 
     // ---- this host (5)
     if (!cfg.nic.empty() && if_nametoindex(cfg.nic.c_str()) == 0)
-        return missing("parameter 'nic': no interface '" + cfg.nic + "' on this host");
+        return missing(param_message(Param::Nic, "no interface '" + cfg.nic + "' on this host"));
     if (!cfg.hook.empty())
-        if (auto e = executable("hook", cfg.hook)) return missing(*e);
+        if (auto e = executable(Param::Hook, cfg.hook)) return missing(*e);
     if (cfg.load.rfind("exec:", 0) == 0)
-        if (auto e = executable("load", cfg.load.substr(5))) return missing(*e);
+        if (auto e = executable(Param::Load, cfg.load.substr(5))) return missing(*e);
     for (const auto& t : cfg.tests)
         if (t.rfind("exec:", 0) == 0)
-            if (auto e = executable("tests", t.substr(5))) return missing(*e);
+            if (auto e = executable(Param::Tests, t.substr(5))) return missing(*e);
     if (!cfg.dns_key.empty() && cfg.dns_server.empty() && access(cfg.dns_key.c_str(), R_OK) != 0)
-        return missing("parameter 'dns_key': cannot read '" + cfg.dns_key + "' (" + std::strerror(errno) + ")");
+        return missing(param_message(Param::DnsKey, "cannot read '" + cfg.dns_key + "' (" + std::strerror(errno) + ")"));
     if (dns) return missing("parameter '" + dns->key + "': " + dns->message);
     return std::nullopt;
 }
@@ -169,7 +174,7 @@ std::optional<ConfigProblem> validate_trap_hosts(const GroupConfig& cfg) {
     std::vector<std::string> peers;
     std::string err;
     if (!TrapSender::resolve_targets(cfg.snmp_traps, &peers, &err))
-        return ConfigProblem{kExitNotInstalled, "parameter 'snmp_traps': " + err + " (on this host)"};
+        return ConfigProblem{kExitNotInstalled, param_message(Param::SnmpTraps, err + " (on this host)")};
     return std::nullopt;
 }
 

@@ -15,8 +15,13 @@
 #include <string>
 
 #include "core/config.h"
+#include "core/parameters.h"
 
 namespace rais {
+
+// The config file's one section, [group]: raisd --write-config writes it,
+// load_config_file reads it.
+constexpr const char* kConfigSection = "group";
 
 constexpr int kExitInvalid = 6;        // OCF_ERR_CONFIGURED
 constexpr int kExitNotInstalled = 5;   // OCF_ERR_INSTALLED
@@ -25,6 +30,9 @@ struct ConfigProblem {
     int exit_code = kExitInvalid;
     std::string message;               // "parameter 'KEY': ..."
 };
+
+// "parameter 'KEY': WHAT", KEY the table's name of `p`.
+std::string param_message(Param p, const std::string& what);
 
 // corosync's quorum.two_node, from cmap while corosync runs, else from its
 // configuration file ($COROSYNC_MAIN_CONFIG_FILE, as corosync itself reads

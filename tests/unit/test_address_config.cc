@@ -14,6 +14,7 @@
 
 #include "core/address.h"
 #include "core/config.h"
+#include "core/parameters.h"
 
 using namespace rais;
 
@@ -191,6 +192,10 @@ class ConfigTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testDigestEqualForEqualConfig);
     CPPUNIT_TEST(testDigestIgnoresNodeLocalKeys);
     CPPUNIT_TEST(testDigestChangesWithGroupWideKeys);
+    CPPUNIT_TEST(testCanonicalTextUnchanged);
+    CPPUNIT_TEST(testTableRowsInOrderAndDefaultsParse);
+    CPPUNIT_TEST(testDiffNamesChangedParameters);
+    CPPUNIT_TEST(testAgentMetadataFromTable);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -528,6 +533,65 @@ public:
                                digestOf({{"orphan_timeout", "1000000"}}) != digestOf({{"orphan_timeout", "1000001"}}));
         CPPUNIT_ASSERT_MESSAGE("high_water 80 and 80.0000001 share a digest",
                                digestOf({{"high_water", "80"}}) != digestOf({{"high_water", "80.0000001"}}));
+    }
+
+    // Hosts compare digests across versions (a rolling upgrade): the text
+    // the digest is taken over stays what earlier versions wrote.
+    void testCanonicalTextUnchanged() {
+        CPPUNIT_ASSERT_EQUAL(std::string("addresses=n1=198.18.0.101/24 n2=198.18.0.102/24 \nfailback=1\n"
+                                         "placement=least-loaded\norphan_timeout=0\nfencing=auto\nhigh_water=80\n"
+                                         "low_water=60\nmin_addresses=1\ndns_server=\ndns_zone=\ndns_name=\n"
+                                         "dns_ttl=30\n"),
+                             parseOk({{"addresses", kGood}}).canonical());
+        CPPUNIT_ASSERT_EQUAL(std::string("c08dabdd"), parseOk({{"addresses", kGood}}).digest().substr(0, 8));
+    }
+
+    // The table's invariants (parameters.h): rows in Param order, names
+    // unique, every default parses and is what a default GroupConfig holds.
+    void testTableRowsInOrderAndDefaultsParse() {
+        const auto& rows = parameters();
+        CPPUNIT_ASSERT_EQUAL(kParamCount, rows.size());
+        for (std::size_t i = 0; i < rows.size(); i++) {
+            const ParamSpec& p = rows[i];
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(p.name, i, static_cast<std::size_t>(p.id));
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(p.name, &p, find_param(p.name));
+            CPPUNIT_ASSERT_MESSAGE(p.name, *p.shortdesc && *p.longdesc);
+            if (!p.default_text) continue;
+            Pairs pairs = {{p.name, p.default_text}};
+            if (!p.required) pairs.insert(pairs.begin(), {"addresses", kGood});
+            GroupConfig c;
+            auto e = parse_config(pairs, &c);
+            CPPUNIT_ASSERT_MESSAGE(std::string(p.name) + ": default does not parse", !e);
+            CPPUNIT_ASSERT_MESSAGE(std::string(p.name) + ": default is not GroupConfig's",
+                                   !c.diff(parseOk({{"addresses", kGood}})).has(p.id));
+        }
+        CPPUNIT_ASSERT(!find_param("Addresses"));
+        CPPUNIT_ASSERT_EQUAL(std::string("'group' and 'nic'"), quoted_names(restart_only_params()));
+    }
+
+    void testDiffNamesChangedParameters() {
+        GroupConfig a = parseOk({{"addresses", kGood}});
+        CPPUNIT_ASSERT(a.diff(a).empty());
+        GroupConfig b = parseOk({{"addresses", "n1=198.18.0.101/24 n2=198.18.0.102/25"}, {"interval", "500"},
+                                 {"snmp_community", "x"}, {"stop_timeout", "5"}});
+        ParamSet d = a.diff(b);
+        std::vector<Param> want = {Param::Addresses, Param::Interval, Param::StopTimeout, Param::SnmpCommunity};
+        CPPUNIT_ASSERT(want == d.list());
+        CPPUNIT_ASSERT(d.any({Param::Nic, Param::Interval}));
+        CPPUNIT_ASSERT(!d.any({Param::Nic, Param::Group}));
+    }
+
+    void testAgentMetadataFromTable() {
+        std::string xml = agent_metadata("9.9");
+        CPPUNIT_ASSERT(contains(xml, "<resource-agent name=\"servicegroup\" version=\"9.9\">"));
+        for (const auto& p : parameters()) {
+            std::string head = std::string("<parameter name=\"") + p.name + "\"" + (p.required ? " required=\"1\"" : "") +
+                               " reloadable=\"" + (p.reloadable ? "1" : "0") + "\">";
+            CPPUNIT_ASSERT_MESSAGE(head, contains(xml, head));
+        }
+        CPPUNIT_ASSERT(contains(xml, "<content type=\"integer\" default=\"1000\"/>"));
+        CPPUNIT_ASSERT(contains(xml, "<shortdesc lang=\"en\">Info interval (ms)</shortdesc>"));
+        CPPUNIT_ASSERT(contains(xml, "<action name=\"reload-agent\" timeout=\"20s\"/>"));
     }
 };
 
