@@ -22,7 +22,7 @@ void DnsLeader::plan(const View& v, Effects& fx) {
         changes_ = z.changes;
         std::string why;
         for (const auto& c : z.changes) why += (why.empty() ? "" : "; ") + c;
-        fx.push_back(out::Log{out::Level::Notice, "DNS: the zone should advertise " + dns_list(z.advertised) +
+        fx.push_back(out::Log{LogLevel::Notice, "DNS: the zone should advertise " + dns_list(z.advertised) +
                                                       (why.empty() ? "" : ": " + why)});
     }
     fx.push_back(out::DnsPublish{z.advertised});
@@ -43,7 +43,7 @@ void DnsLeader::on_result(double now, const in::DnsResult& r, const GroupConfig&
         return;
     }
     if (!failing_.empty())
-        fx.push_back(out::Log{out::Level::Notice, "DNS: the server at " + cfg.dns_server + " answers again"});
+        fx.push_back(out::Log{LogLevel::Notice, "DNS: the server at " + cfg.dns_server + " answers again"});
     failing_.clear();
     if (r.read) {
         // The server's RRset seeds the hysteresis of a new leader.

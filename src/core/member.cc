@@ -62,12 +62,12 @@ Effects Member::start(double now) {
     for (const auto& [a, st] : held_) {
         (void)st;
         if (fixed_.count(a)) {
-            log(out::Level::Warning, a.str() + " is configured statically on this host (a permanent address): "
+            log(LogLevel::Warning, a.str() + " is configured statically on this host (a permanent address): "
                                      "it is the administrator's; reported as held here, never moved or removed");
             emit(now, EventKind::Acquire, name_, a, "configured statically by the administrator; held, left alone");
             continue;
         }
-        log(out::Level::Warning, a.str() + " was already on this host at start (left over from a crash); "
+        log(LogLevel::Warning, a.str() + " was already on this host at start (left over from a crash); "
                                  "reporting it so the leader settles duplicates");
         v.push_back(a);
         armed_at_[a] = now;
@@ -79,7 +79,7 @@ Effects Member::start(double now) {
     return fx;
 }
 
-void Member::log(out::Level l, std::string text) { fx_->push_back(out::Log{l, std::move(text)}); }
+void Member::log(LogLevel l, std::string text) { fx_->push_back(out::Log{l, std::move(text)}); }
 
 void Member::emit(double now, EventKind k, const std::string& node, std::optional<ServiceAddress> a,
                   std::string why) {
@@ -100,7 +100,7 @@ void Member::send(Message m, std::string what) {
     }
     if (!why.empty()) {
         unsent_++;
-        log(out::Level::Error, "not sending " + what + ": peers would drop it: " + why);
+        log(LogLevel::Error, "not sending " + what + ": peers would drop it: " + why);
         return;
     }
     const bool snapshot = std::holds_alternative<InfoMsg>(m);
@@ -146,7 +146,7 @@ Effects Member::step(double now, const Input& input) {
                 digest_ = cfg_.digest();
                 peers_.set_timing(interval(), cfg_.restart_grace);
                 if (cfg_.capacity) capacity_ = *cfg_.capacity;
-                log(out::Level::Notice, "configuration reloaded (digest " + digest_.substr(0, 12) + ")");
+                log(LogLevel::Notice, "configuration reloaded (digest " + digest_.substr(0, 12) + ")");
                 send_info(now);
             }
         },
@@ -204,13 +204,13 @@ void Member::on_load(const in::LoadSample& l) {
     double capacity = cfg_.capacity ? *cfg_.capacity : l.capacity;
     if (!valid_load_value(l.load) || !valid_load_value(capacity)) {
         if (!bad_load_reported_)
-            log(out::Level::Warning, "ignored a load sample (load " + format_number("%g", l.load) + ", capacity " +
+            log(LogLevel::Warning, "ignored a load sample (load " + format_number("%g", l.load) + ", capacity " +
                                          format_number("%g", capacity) + "): not a number in [0, 1e12); keeping load " +
                                          format_number("%g", load_) + " of " + format_number("%g", capacity_));
         bad_load_reported_ = true;
         return;
     }
-    if (bad_load_reported_) log(out::Level::Notice, "load samples are valid again");
+    if (bad_load_reported_) log(LogLevel::Notice, "load samples are valid again");
     bad_load_reported_ = false;
     load_ = l.load;
     capacity_ = capacity;
@@ -227,13 +227,13 @@ void Member::on_fixed(double now, const in::Fixed& f) {
         deferred_.erase(std::remove_if(deferred_.begin(), deferred_.end(),
                                        [&](const AcquireMsg& a) { return a.address == f.address; }),
                         deferred_.end());
-        log(out::Level::Warning, f.address.str() + " is now configured statically on this host (a permanent "
+        log(LogLevel::Warning, f.address.str() + " is now configured statically on this host (a permanent "
                                                    "address): it is the administrator's; held here, never moved or removed");
         emit(now, EventKind::Acquire, name_, f.address, "configured statically by the administrator; held, left alone");
     } else {
         if (!fixed_.erase(f.address)) return;
         held_.erase(f.address);
-        log(out::Level::Warning, "the static copy of " + f.address.str() + " was removed by the administrator");
+        log(LogLevel::Warning, "the static copy of " + f.address.str() + " was removed by the administrator");
         emit(now, EventKind::Release, name_, f.address, "static address removed by the administrator");
     }
     send_info(now);
@@ -265,7 +265,7 @@ void Member::on_quorum(double now, const in::Quorum& q) {
     // Ring sequence numbers only grow: a notification about an older ring
     // than our membership arrived late and says nothing about now.
     if (have_membership_ && q.ring < ring_) {
-        log(out::Level::Info, "ignored a late quorum notification for ring " + std::to_string(q.ring));
+        log(LogLevel::Info, "ignored a late quorum notification for ring " + std::to_string(q.ring));
         return;
     }
     bool was_quorate = quorate_now();
@@ -276,7 +276,7 @@ void Member::on_quorum(double now, const in::Quorum& q) {
         if (!held_.empty()) release_all(now, "this host lost quorum (no-quorum-policy=stop)");
         deferred_.clear();
     } else if (quorate_now()) {
-        if (!was_quorate) log(out::Level::Info, "quorate in ring " + std::to_string(ring_));
+        if (!was_quorate) log(LogLevel::Info, "quorate in ring " + std::to_string(ring_));
         auto waiting = std::move(deferred_);
         deferred_.clear();
         for (const auto& a : waiting) do_acquire(now, a.address, a.handover, a.reason);
@@ -305,11 +305,11 @@ void Member::on_delivered(double now, const in::Delivered& d) {
             // must not plan around it (DESIGN §3 compatibility rule).
             if (Peer* p = peers_.find(d.from)) p->foreign = err->foreign_version;
             if (foreign_reported_.insert(err->foreign_version).second)
-                log(out::Level::Error, "node " + std::to_string(d.from.node) + " pid " + std::to_string(d.from.pid) +
+                log(LogLevel::Error, "node " + std::to_string(d.from.node) + " pid " + std::to_string(d.from.pid) +
                                            " speaks " + err->what + ": not planning while it is in the group");
             return;
         }
-        log(out::Level::Warning, "dropped a message from node " + std::to_string(d.from.node) + " pid " +
+        log(LogLevel::Warning, "dropped a message from node " + std::to_string(d.from.node) + " pid " +
                                      std::to_string(d.from.pid) + ": " + err->what);
         return;
     }
@@ -317,7 +317,7 @@ void Member::on_delivered(double now, const in::Delivered& d) {
     Peer* p = peers_.find(d.from);
     if (!p) {
         dropped_++;
-        log(out::Level::Warning, "dropped a message from node " + std::to_string(d.from.node) +
+        log(LogLevel::Warning, "dropped a message from node " + std::to_string(d.from.node) +
                                      ", which is not in the current membership");
         return;
     }
@@ -343,7 +343,7 @@ void Member::on_delivered(double now, const in::Delivered& d) {
 void Member::on_info(double now, Peer& p, const InfoMsg& m) {
     if (m.node != p.process.node) {
         dropped_++;
-        log(out::Level::Warning, "dropped an Info claiming node " + std::to_string(m.node) + " from node " +
+        log(LogLevel::Warning, "dropped an Info claiming node " + std::to_string(m.node) + " from node " +
                                      std::to_string(p.process.node));
         return;
     }
@@ -365,7 +365,7 @@ bool Member::from_leader(const Process& from, std::uint32_t claimed, const char*
     std::uint32_t l = peers_.leader();
     const Peer* lp = l ? peers_.counted(l) : nullptr;
     if (claimed == from.node && lp && lp->process == from) return true;
-    log(out::Level::Warning, std::string("ignored ") + what + " of " + a.str() + " from node " +
+    log(LogLevel::Warning, std::string("ignored ") + what + " of " + a.str() + " from node " +
                                  std::to_string(from.node) + " pid " + std::to_string(from.pid) +
                                  ", which is not the leader process" +
                                  (lp ? " (node " + std::to_string(l) + " pid " + std::to_string(lp->process.pid) + ")"
@@ -379,20 +379,20 @@ void Member::on_acquire(double now, const Process& from, const AcquireMsg& m) {
     peers_.note_command(m.dest, true, m.address, cmd_count_);
     if (m.dest != self_.node) return;
     if (!cfg_.preferred_node(m.address)) {
-        log(out::Level::Warning, "refused to acquire " + m.address.str() + ": not one of group " + cfg_.group +
+        log(LogLevel::Warning, "refused to acquire " + m.address.str() + ": not one of group " + cfg_.group +
                                      "'s addresses in this host's configuration");
         emit(now, EventKind::AcquireFailed, name_, m.address, "refused: not in this host's configuration of the group");
         return;
     }
-    if (!ok_) return log(out::Level::Info, "not acquiring " + m.address.str() + ": this host is failing its tests");
-    if (quiesced_) return log(out::Level::Info, "not acquiring " + m.address.str() + ": this host is quiesced");
-    if (stopping_) return log(out::Level::Info, "not acquiring " + m.address.str() + ": this host is stopping");
+    if (!ok_) return log(LogLevel::Info, "not acquiring " + m.address.str() + ": this host is failing its tests");
+    if (quiesced_) return log(LogLevel::Info, "not acquiring " + m.address.str() + ": this host is quiesced");
+    if (stopping_) return log(LogLevel::Info, "not acquiring " + m.address.str() + ": this host is stopping");
     if (held_.count(m.address)) return;  // a repeat
     // "Not quorate" about an older ring says nothing about this one: wait.
     if (quorum_lost() && quorum_ring_ >= ring_)
-        return log(out::Level::Info, "not acquiring " + m.address.str() + ": no quorum");
+        return log(LogLevel::Info, "not acquiring " + m.address.str() + ": no quorum");
     if (!quorate_now()) {
-        log(out::Level::Info, "acquire of " + m.address.str() + " waits for quorum of ring " + std::to_string(ring_));
+        log(LogLevel::Info, "acquire of " + m.address.str() + " waits for quorum of ring " + std::to_string(ring_));
         deferred_.push_back(m);
         return;
     }
@@ -405,14 +405,14 @@ void Member::do_acquire(double now, const ServiceAddress& a, bool handover, cons
     // do not retry at once: the leader would otherwise re-send the Acquire
     // every round and we would probe the LAN in a loop.
     if (auto f = failed_at_.find(a); f != failed_at_.end() && now - f->second < acquire_backoff()) {
-        log(out::Level::Info, "not acquiring " + a.str() + " yet: it failed " + secs(now - f->second) +
+        log(LogLevel::Info, "not acquiring " + a.str() + " yet: it failed " + secs(now - f->second) +
                                   " ago (retry after " + secs(acquire_backoff()) + ")");
         return;
     }
     held_[a] = AddressState::Acquiring;
     armed_at_[a] = now;
     reasons_[a] = why;
-    log(out::Level::Notice, "acquiring " + a.str() + ": " + why);
+    log(LogLevel::Notice, "acquiring " + a.str() + ": " + why);
     fx_->push_back(out::Plumb{a, !handover && cfg_.arp_probe_ms > 0, lifetime()});
     send_info(now);
 }
@@ -424,7 +424,7 @@ void Member::on_release(double now, const Process& from, const ReleaseMsg& m) {
     auto it = held_.find(m.address);
     if (it == held_.end() || it->second == AddressState::Releasing) return;
     if (fixed_.count(m.address))
-        return log(out::Level::Warning, "not releasing " + m.address.str() +
+        return log(LogLevel::Warning, "not releasing " + m.address.str() +
                                             ": configured statically by the administrator (rule 4.10)");
     release_local(now, m.address, m.reason);
 }
@@ -432,7 +432,7 @@ void Member::on_release(double now, const Process& from, const ReleaseMsg& m) {
 void Member::release_local(double now, const ServiceAddress& a, const std::string& why) {
     held_[a] = AddressState::Releasing;
     reasons_[a] = why;
-    log(out::Level::Notice, "releasing " + a.str() + ": " + why);
+    log(LogLevel::Notice, "releasing " + a.str() + ": " + why);
     fx_->push_back(out::Unplumb{a});
     send_info(now);
 }
@@ -443,7 +443,7 @@ void Member::release_all(double now, const std::string& why) {
         if (st == AddressState::Releasing || fixed_.count(a)) continue;
         st = AddressState::Releasing;
         reasons_[a] = why;
-        log(out::Level::Notice, "releasing " + a.str() + ": " + why);
+        log(LogLevel::Notice, "releasing " + a.str() + ": " + why);
         fx_->push_back(out::Unplumb{a});
         any = true;
     }
@@ -456,7 +456,7 @@ void Member::on_request(double now, const Process& from, const RequestMsg& m) {
     const Peer* sender = peers_.find(from);
     if (!sender || !sender->counted || m.from != from.node) {
         dropped_++;
-        log(out::Level::Warning, std::string("ignored a ") + to_string(m.kind) + " request from node " +
+        log(LogLevel::Warning, std::string("ignored a ") + to_string(m.kind) + " request from node " +
                                      std::to_string(from.node) + " pid " + std::to_string(from.pid) +
                                      (m.from != from.node ? " claiming to come from node " + std::to_string(m.from)
                                                           : std::string(", which is not a counted member")));
@@ -470,7 +470,7 @@ void Member::on_request(double now, const Process& from, const RequestMsg& m) {
             if (q != quiesced_) {
                 quiesced_ = q;
                 fx_->push_back(out::PersistQuiesce{q});
-                log(out::Level::Notice, std::string(q ? "quiesced" : "unquiesced") + " at the request of node " +
+                log(LogLevel::Notice, std::string(q ? "quiesced" : "unquiesced") + " at the request of node " +
                                             std::to_string(m.from));
                 deferred_.clear();
                 send_info(now);
@@ -481,13 +481,13 @@ void Member::on_request(double now, const Process& from, const RequestMsg& m) {
         // Every member applies the pin in the same (agreed) order.
         if (!m.address.empty() && cfg_.preferred_node(m.address[0]) && peers_.counted(m.target)) {
             pins_[m.address[0]] = m.target;
-            log(out::Level::Notice, m.address[0].str() + " pinned to " + peers_.name_of(m.target) +
+            log(LogLevel::Notice, m.address[0].str() + " pinned to " + peers_.name_of(m.target) +
                                         " (move requested by node " + std::to_string(m.from) + ")");
         }
         break;
     case RequestKind::Unpin:
         if (!m.address.empty() && pins_.erase(m.address[0]))
-            log(out::Level::Notice, m.address[0].str() + " unpinned (requested by node " + std::to_string(m.from) + ")");
+            log(LogLevel::Notice, m.address[0].str() + " unpinned (requested by node " + std::to_string(m.from) + ")");
         break;
     }
 }
@@ -571,7 +571,7 @@ void Member::on_command(double now, const in::Command& c) {
             if (q != quiesced_) {
                 quiesced_ = q;
                 fx_->push_back(out::PersistQuiesce{q});
-                log(out::Level::Notice, q ? "quiesced by the operator" : "unquiesced by the operator");
+                log(LogLevel::Notice, q ? "quiesced by the operator" : "unquiesced by the operator");
                 if (q) deferred_.clear();
                 send_info(now);
             }
@@ -605,7 +605,7 @@ void Member::on_command(double now, const in::Command& c) {
             stopping_ = true;
             stop_deadline_ = now + (cfg_.stop_timeout ? *cfg_.stop_timeout : 20.0);
             deferred_.clear();
-            log(out::Level::Notice, "graceful stop: handing over " + std::to_string(held_.size()) + " address(es)");
+            log(LogLevel::Notice, "graceful stop: handing over " + std::to_string(held_.size()) + " address(es)");
             // Drop what is still only being acquired: nobody relies on it yet.
             for (auto& [a, st] : held_)
                 if (st == AddressState::Acquiring && !fixed_.count(a)) {
@@ -628,7 +628,7 @@ void Member::on_tick(double now) {
         for (auto& [a, st] : held_) {
             if (st == AddressState::Releasing || fixed_.count(a)) continue;
             st = AddressState::Releasing;
-            log(out::Level::Warning, "stop timeout: releasing " + a.str() + " without handover");
+            log(LogLevel::Warning, "stop timeout: releasing " + a.str() + " without handover");
             fx_->push_back(out::Unplumb{a});
         }
         fx_->push_back(out::Exit{0, "stop timeout passed; addresses released without handover"});
@@ -751,7 +751,7 @@ void Member::maybe_plan(double now) {
     for (auto it = expired_.begin(); it != expired_.end();)
         it = orphans_.count(*it) ? std::next(it) : expired_.erase(it);
     for (const auto& n : p.notes)
-        if (notes_.insert(n).second) log(out::Level::Warning, n);
+        if (notes_.insert(n).second) log(LogLevel::Warning, n);
 
     std::set<ServiceAddress> cannot;
     // Commands go out one message per destination (a Batch when there are
@@ -762,14 +762,14 @@ void Member::maybe_plan(double now) {
         switch (d.action) {
         case Action::Acquire:
             peers_.note_command(d.node_id, true, d.address, PeerTable::kInFlight);
-            log(out::Level::Notice, "decision: " + d.node + " acquires " + d.address.str() + ": " + d.reason);
+            log(LogLevel::Notice, "decision: " + d.node + " acquires " + d.address.str() + ": " + d.reason);
             break;
         case Action::Expire:
             if (expired_.insert(d.address).second) emit(now, EventKind::Expired, d.node, d.address, d.reason);
             [[fallthrough]];
         case Action::Release:
             peers_.note_command(d.node_id, false, d.address, PeerTable::kInFlight);
-            log(out::Level::Notice, "decision: " + d.node + " releases " + d.address.str() + ": " + d.reason);
+            log(LogLevel::Notice, "decision: " + d.node + " releases " + d.address.str() + ": " + d.reason);
             break;
         case Action::CannotAssign:
             cannot.insert(d.address);

@@ -142,7 +142,7 @@ private:
     void release_local(double now, const ServiceAddress& a, const std::string& why);
     void release_all(double now, const std::string& why);
     void emit(double now, EventKind k, const std::string& node, std::optional<ServiceAddress> a, std::string why);
-    void log(out::Level l, std::string text);
+    void log(LogLevel l, std::string text);
     void maybe_plan(double now);
     void maybe_exit();
     void leader_check(double now);

@@ -7,6 +7,7 @@
 // Plain data, no behaviour beyond naming the enums.
 #pragma once
 
+#include "core/log_level.h"
 #include <cstdint>
 #include <optional>
 #include <set>
@@ -150,9 +151,8 @@ struct Emit {
 struct DnsPublish {                         // leader only: make the zone advertise exactly these
     std::set<ServiceAddress> addresses;
 };
-enum class Level : std::uint8_t { Debug, Info, Notice, Warning, Error };
 struct Log {
-    Level level = Level::Info;
+    LogLevel level = LogLevel::Info;
     std::string text;
 };
 struct PersistQuiesce {

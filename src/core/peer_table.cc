@@ -14,7 +14,7 @@ constexpr double kNever = std::numeric_limits<double>::infinity();
 constexpr double kFenceMemory = 60;
 
 
-void log(Effects& fx, out::Level l, std::string text) { fx.push_back(out::Log{l, std::move(text)}); }
+void log(Effects& fx, LogLevel l, std::string text) { fx.push_back(out::Log{l, std::move(text)}); }
 }  // namespace
 
 PeerTable::PeerTable(Process self, const std::string& self_name, bool fencing_active)
@@ -46,7 +46,7 @@ void PeerTable::on_membership(double now, const in::Membership& m, bool new_ring
     if (!awaited_nodes_.empty() && new_ring) {
         std::string ns;
         for (auto n : awaited_nodes_) ns += (ns.empty() ? "" : ", ") + name_of(n);
-        log(fx, out::Level::Info, "ring " + std::to_string(m.ring) + " brought node(s) " + ns +
+        log(fx, LogLevel::Info, "ring " + std::to_string(m.ring) + " brought node(s) " + ns +
                                       " not yet in the group's view: planning waits for their processes (at most " +
                                       secs(3 * interval_) + ")");
     }
@@ -70,7 +70,7 @@ void PeerTable::on_membership(double now, const in::Membership& m, bool new_ring
         d.until = now + restart_grace_;
         d.why = d.name + " rejoined the cluster without its raisd; its addresses wait restart_grace (" +
                 secs(restart_grace_) + ")";
-        log(fx, out::Level::Notice, d.why);
+        log(fx, LogLevel::Notice, d.why);
     }
     for (const auto& proc : m.members)
         if (!peers_.count(proc)) {
@@ -99,13 +99,13 @@ void PeerTable::depart(double now, const Peer& p, ChangeReason why, const in::Me
     for (const auto& mm : m.members) node_present = node_present || mm.node == proc.node;
     Departed d{nm, proc.node, hv.serving, now, false, "", m.ring};
     if (why == ChangeReason::Leave) {
-        log(fx, out::Level::Notice, "raisd on " + nm + " left the group");
+        log(fx, LogLevel::Notice, "raisd on " + nm + " left the group");
     } else if (why == ChangeReason::ProcDown || node_present) {
         d.until = now + restart_grace_;
         d.why = "raisd on " + nm + " went down (process down); its addresses wait restart_grace (" +
                 secs(restart_grace_) + ")";
     } else if (fencing_active_ && fenced_at_.count(nm) && now - fenced_at_[nm] < kFenceMemory) {
-        log(fx, out::Level::Notice, nm + " left the membership (" + std::string(to_string(why)) +
+        log(fx, LogLevel::Notice, nm + " left the membership (" + std::string(to_string(why)) +
                                         ") after fencing confirmed it down; its addresses may move at once");
     } else if (fencing_active_) {
         d.until = kNever;
@@ -118,11 +118,11 @@ void PeerTable::depart(double now, const Peer& p, ChangeReason why, const in::Me
                 "it may still serve on the other half, so its addresses stay unserved until it returns or "
                 "is fenced";
     } else {
-        log(fx, out::Level::Notice, nm + " left the membership (" + std::string(to_string(why)) +
+        log(fx, LogLevel::Notice, nm + " left the membership (" + std::string(to_string(why)) +
                                         "); fencing is off, its addresses may move at once");
     }
     if (!d.why.empty() && !d.serving.empty()) {
-        log(fx, out::Level::Notice, d.why);
+        log(fx, LogLevel::Notice, d.why);
         departed_[proc.node] = d;
     }
 }
@@ -133,7 +133,7 @@ bool PeerTable::on_info(double now, Peer& p, const InfoMsg& m, const std::string
         if (other && !(other->process == p.process)) {
             if (!p.reported) {
                 p.reported = true;
-                log(fx, out::Level::Warning, "a second raisd for group " + group + " on " + m.name + " (pid " +
+                log(fx, LogLevel::Warning, "a second raisd for group " + group + " on " + m.name + " (pid " +
                                                  std::to_string(p.process.pid) + ") is ignored; pid " +
                                                  std::to_string(other->process.pid) + " keeps the place");
             }
@@ -141,7 +141,7 @@ bool PeerTable::on_info(double now, Peer& p, const InfoMsg& m, const std::string
         }
         p.counted = true;
         if (!(p.process == self_))
-            log(fx, out::Level::Info, m.name + " (node " + std::to_string(m.node) + ") joined the group");
+            log(fx, LogLevel::Info, m.name + " (node " + std::to_string(m.node) + ") joined the group");
     }
     names_[m.node] = m.name;
     if (p.process == self_) own_info_at_ = now;
@@ -152,7 +152,7 @@ bool PeerTable::on_info(double now, Peer& p, const InfoMsg& m, const std::string
     p.pending.erase(std::remove_if(p.pending.begin(), p.pending.end(),
                                    [&](const Pending& x) { return x.index != kInFlight && x.index <= m.cmd_seen; }),
                     p.pending.end());
-    if (departed_.erase(m.node)) log(fx, out::Level::Info, m.name + " is back; it reports what it holds");
+    if (departed_.erase(m.node)) log(fx, LogLevel::Info, m.name + " is back; it reports what it holds");
     return true;
 }
 
@@ -177,13 +177,13 @@ void PeerTable::on_tick(double now, Effects& fx) {
     for (auto& [proc, p] : peers_) {
         if (p.counted || p.reported || now - p.seen_at < 3 * interval_) continue;
         p.reported = true;
-        log(fx, out::Level::Warning, "CPG member node " + std::to_string(proc.node) + " pid " +
+        log(fx, LogLevel::Warning, "CPG member node " + std::to_string(proc.node) + " pid " +
                                          std::to_string(proc.pid) + " has sent no Info in " + secs(now - p.seen_at) +
                                          " (a stray client or another version); ignoring it");
     }
     for (auto it = departed_.begin(); it != departed_.end();) {
         if (now >= it->second.until) {
-            log(fx, out::Level::Notice, "restart_grace passed for " + it->second.name + "; its addresses may move");
+            log(fx, LogLevel::Notice, "restart_grace passed for " + it->second.name + "; its addresses may move");
             it = departed_.erase(it);
         } else {
             ++it;
@@ -198,7 +198,7 @@ void PeerTable::on_fenced(double now, const in::Fenced& f, Effects& fx) {
         Departed& d = it->second;
         if (!(f.node && d.node == f.node) && !(!f.name.empty() && d.name == f.name)) continue;
         if (d.awaiting_fence)
-            log(fx, out::Level::Notice, "fencing confirmed " + d.name + " down; its addresses may move");
+            log(fx, LogLevel::Notice, "fencing confirmed " + d.name + " down; its addresses may move");
         departed_.erase(it);
         return;
     }
@@ -215,12 +215,12 @@ void PeerTable::on_fencing_mode(const in::FencingMode& f, Effects& fx) {
     if (f.two_node != two_node_) {
         two_node_ = f.two_node;
         if (two_node_)
-            log(fx, out::Level::Notice, "corosync two_node cluster: both halves of a split stay quorate, so a "
+            log(fx, LogLevel::Notice, "corosync two_node cluster: both halves of a split stay quorate, so a "
                                         "departed peer's addresses move only after a fence confirms it down");
     }
     if (f.active == fencing_active_) return;
     fencing_active_ = f.active;
-    log(fx, out::Level::Notice, std::string(f.active ? "fencing on: " : "fencing off: ") + f.why);
+    log(fx, LogLevel::Notice, std::string(f.active ? "fencing on: " : "fencing off: ") + f.why);
     // In a two_node cluster nothing but a fence (or the peer's return) ends the wait.
     if (f.active || two_node_) return;
     // Nothing will confirm a fence any more: stop waiting for one.
@@ -229,7 +229,7 @@ void PeerTable::on_fencing_mode(const in::FencingMode& f, Effects& fx) {
             ++it;
             continue;
         }
-        log(fx, out::Level::Notice, it->second.name + ": no longer waiting for fencing; its addresses may move");
+        log(fx, LogLevel::Notice, it->second.name + ": no longer waiting for fencing; its addresses may move");
         it = departed_.erase(it);
     }
 }

@@ -205,18 +205,14 @@ std::string status_text(const StatusInput& in) {
 
 std::string status_json(const StatusInput& in) {
     // The view exactly as `raisctl plan --view` reads it, then the "status"
-    // member. view_json offers the view only as a finished document, so the
-    // status member is generated as a document of its own ({"status": ...},
-    // which json-glib pretty-prints at the same depth) and joined after the
-    // view's last member: text in, text out, nothing parsed back.
-    std::string view = view_to_json(in.view);                // "{\n  ...\n}\n"
+    // member: one object, built once.
     GObjectPtr<JsonBuilder> b(json_builder_new());
     json_builder_begin_object(b.get());
+    add_view_members(b.get(), in.view);
     json_builder_set_member_name(b.get(), "status");
     add_status(b.get(), in);
     json_builder_end_object(b.get());
-    std::string status = generate(b.get(), true);           // "{\n  \"status\" : {...}\n}"
-    return view.substr(0, view.size() - 3) + ",\n" + status.substr(2) + "\n";
+    return generate(b.get(), true) + "\n";
 }
 
 std::string events_text(const std::deque<LoggedEvent>& events, const WallFormat& wall_time) {

@@ -524,41 +524,43 @@ std::optional<ViewError> parse_view(const std::string& json_text_in, View* out) 
     return std::nullopt;
 }
 
+void add_view_members(JsonBuilder* b, const View& v) {
+    json_builder_set_member_name(b, "config");
+    add_config(b, v.config);
+    add_member(b, "now", v.now);
+
+    json_builder_set_member_name(b, "hosts");
+    json_builder_begin_array(b);
+    for (const auto& h : v.hosts) add_host(b, h);
+    json_builder_end_array(b);
+
+    json_builder_set_member_name(b, "orphans");
+    json_builder_begin_array(b);
+    for (const auto& [addr, since] : v.orphans) {
+        json_builder_begin_object(b);
+        add_member(b, "address", addr.str());
+        add_member(b, "since", since);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+
+    if (!v.pins.empty()) {
+        json_builder_set_member_name(b, "pins");
+        json_builder_begin_array(b);
+        for (const auto& [addr, node] : v.pins) {
+            json_builder_begin_object(b);
+            add_member(b, "address", addr.str());
+            add_member(b, "node", node);
+            json_builder_end_object(b);
+        }
+        json_builder_end_array(b);
+    }
+}
+
 std::string view_to_json(const View& v) {
     GObjectPtr<JsonBuilder> b(json_builder_new());
     json_builder_begin_object(b.get());
-
-    json_builder_set_member_name(b.get(), "config");
-    add_config(b.get(), v.config);
-    add_member(b.get(), "now", v.now);
-
-    json_builder_set_member_name(b.get(), "hosts");
-    json_builder_begin_array(b.get());
-    for (const auto& h : v.hosts) add_host(b.get(), h);
-    json_builder_end_array(b.get());
-
-    json_builder_set_member_name(b.get(), "orphans");
-    json_builder_begin_array(b.get());
-    for (const auto& [addr, since] : v.orphans) {
-        json_builder_begin_object(b.get());
-        add_member(b.get(), "address", addr.str());
-        add_member(b.get(), "since", since);
-        json_builder_end_object(b.get());
-    }
-    json_builder_end_array(b.get());
-
-    if (!v.pins.empty()) {
-        json_builder_set_member_name(b.get(), "pins");
-        json_builder_begin_array(b.get());
-        for (const auto& [addr, node] : v.pins) {
-            json_builder_begin_object(b.get());
-            add_member(b.get(), "address", addr.str());
-            add_member(b.get(), "node", node);
-            json_builder_end_object(b.get());
-        }
-        json_builder_end_array(b.get());
-    }
-
+    add_view_members(b.get(), v);
     json_builder_end_object(b.get());
     JsonNodePtr root(json_builder_get_root(b.get()));
     return generate(root.get(), true) + "\n";

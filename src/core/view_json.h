@@ -15,6 +15,8 @@
 
 #include "core/model.h"
 
+typedef struct _JsonBuilder JsonBuilder;
+
 namespace rais {
 
 struct ViewError {
@@ -31,6 +33,11 @@ std::optional<ViewError> parse_view(const std::string& json_text, View* out);
 // ("n1=A n2=B n1=C") reads back grouped by node (A, C, B) and with a
 // different digest; configurations grouped by node read back unchanged.
 std::string view_to_json(const View& v);
+
+// The members of view_to_json's object (config, now, hosts, orphans, pins),
+// added to an object the caller has begun: `status --json` is the view with
+// one more member, built in one pass.
+void add_view_members(JsonBuilder* b, const View& v);
 
 // One decision as a single-line JSON object:
 // {"action": ..., "address": ..., "node": ..., "reason": ...}

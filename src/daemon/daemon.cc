@@ -34,17 +34,6 @@ struct StrvDeleter {
     void operator()(gchar** v) const { g_strfreev(v); }
 };
 
-LogLevel level_of(out::Level l) {
-    switch (l) {
-    case out::Level::Debug: return LogLevel::Debug;
-    case out::Level::Info: return LogLevel::Info;
-    case out::Level::Notice: return LogLevel::Notice;
-    case out::Level::Warning: return LogLevel::Warning;
-    case out::Level::Error: return LogLevel::Error;
-    }
-    return LogLevel::Info;
-}
-
 std::string wall_time(gint64 us) {
     GDateTime* dt = g_date_time_new_from_unix_local(us / G_USEC_PER_SEC);
     if (!dt) return "?";
@@ -196,7 +185,7 @@ int Daemon::run() {
     // A group address the administrator configured permanently appeared or
     // went away (rule 4.10): the core treats it as held, never ours to move.
     bcb.fixed = [this](const ServiceAddress& a, bool present) { feed(in::Fixed{a, present}); };
-    bcb.log = [](int level, const std::string& text) { log_text(static_cast<LogLevel>(level), text); };
+    bcb.log = log_text;
     backend_ = AddressBackend::create(bo, bcb, &err);
     if (!backend_) {
         log_text(LogLevel::Error, "address backend: " + err);
@@ -209,7 +198,7 @@ int Daemon::run() {
         feed(in::Delivered{from, std::move(bytes)});
     };
     ccb.lost = [this](const std::string& why) { on_corosync_lost(why); };
-    ccb.log = [](int level, const std::string& text) { log_text(static_cast<LogLevel>(level), text); };
+    ccb.log = log_text;
     cpg_ = std::make_unique<CpgTransport>(cfg_.group, ccb);
     if (!cpg_->open(&err)) {
         log_text(LogLevel::Error, err);
@@ -271,7 +260,7 @@ int Daemon::run() {
     pcb.stonith_enabled = [this](std::optional<bool> enabled, const std::string& detail) {
         on_stonith_enabled(enabled, detail);
     };
-    pcb.log = [](int level, const std::string& text) { log_text(static_cast<LogLevel>(level), text); };
+    pcb.log = log_text;
     pacemaker_ = std::make_unique<PacemakerLink>(cfg_.group, true, pcb);
     pacemaker_->start();
 
@@ -409,7 +398,7 @@ std::vector<ServiceAddress> Daemon::held_addresses() const {
 void Daemon::start_load_meter() {
     load_ = std::make_unique<LoadMeter>(
         cfg_.load, cfg_.capacity, cfg_.nic, cfg_.interval_ms, [this](double load, double cap) { feed(in::LoadSample{load, cap}); },
-        [](int level, const std::string& text) { log_text(static_cast<LogLevel>(level), text); });
+        log_text);
     load_->set_addresses(held_addresses());
     load_->start();
 }
@@ -427,7 +416,7 @@ void Daemon::start_health_tests() {
             last_test_ok_ = ok;
             feed(in::TestResult{ok, detail});
         },
-        [](int level, const std::string& text) { log_text(static_cast<LogLevel>(level), text); });
+        log_text);
     health_->start();
 }
 
@@ -439,7 +428,7 @@ bool Daemon::start_notifier(std::string* err, const std::vector<std::string>& sn
     o.node_id = cpg_ ? cpg_->local_node() : 0;
     o.snmp_traps = cfg_.snmp_traps;
     o.snmp_community = cfg_.snmp_community;
-    auto n = Notifier::create(o, [](int level, const std::string& text) { log_text(static_cast<LogLevel>(level), text); },
+    auto n = Notifier::create(o, log_text,
                               err);
     if (!n) return false;
     notifier_ = std::move(n);
@@ -526,7 +515,7 @@ void Daemon::effect(const out::Plumb& p) { backend_->acquire(p.address, p.probe,
 void Daemon::effect(const out::Unplumb& u) { backend_->release(u.address); }
 void Daemon::effect(const out::Refresh& r) { backend_->refresh(r.addresses, r.lifetime); }
 void Daemon::effect(const out::DnsPublish& d) { dns_->publish(d.addresses); }
-void Daemon::effect(const out::Log& l) { log_text(level_of(l.level), l.text); }
+void Daemon::effect(const out::Log& l) { log_text(l.level, l.text); }
 
 void Daemon::effect(const out::Emit& em) {
     const Event& ev = em.event;

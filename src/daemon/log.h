@@ -11,12 +11,11 @@
 // descriptor.
 #pragma once
 
+#include "core/log_level.h"
 #include <optional>
 #include <string>
 
 namespace rais {
-
-enum class LogLevel { Debug, Info, Notice, Warning, Error };
 
 // Opens (creating it 0640 if needed) the log file as described above and
 // keeps it for log_setup. Returns why it was refused. Call it before

@@ -106,8 +106,8 @@ public:
         };
         cb.lost = [this](const ServiceAddress& a, const std::string& why) { on_lost(a, why); };
         cb.fixed = [this](const ServiceAddress& a, bool present) { on_fixed(a, present); };
-        cb.log = [quiet](int level, const std::string& text) {
-            if (!quiet || level > 0) say("log[" + std::to_string(level) + "] " + text);
+        cb.log = [quiet](rais::LogLevel level, const std::string& text) {
+            if (!quiet || level > rais::LogLevel::Debug) say("log[" + std::to_string(static_cast<int>(level)) + "] " + text);
         };
         std::string error;
         backend_ = AddressBackend::create(std::move(opts), std::move(cb), &error);

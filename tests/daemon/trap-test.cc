@@ -44,10 +44,10 @@ int main(int argc, char** argv) {
     }
 
     bool trouble = false;
-    auto log = [&trouble](int level, const std::string& text) {
+    auto log = [&trouble](rais::LogLevel level, const std::string& text) {
         static const char* const names[] = {"debug", "info", "notice", "warning", "error"};
-        std::fprintf(stderr, "trap-test: %s: %s\n", names[level < 0 ? 0 : level > 4 ? 4 : level], text.c_str());
-        if (level >= 3) trouble = true;
+        std::fprintf(stderr, "trap-test: %s: %s\n", names[static_cast<int>(level)], text.c_str());
+        if (level >= rais::LogLevel::Warning) trouble = true;
     };
     std::string error;
     auto sender = rais::TrapSender::create(targets, community, log, &error);

@@ -212,7 +212,7 @@ void World::step(Process& p, const Input& in, const std::string& forged) {
     }
     bool error_logged = false;
     for (const auto& e : fx)
-        if (auto* lg = std::get_if<out::Log>(&e); lg && lg->level >= out::Level::Error) error_logged = true;
+        if (auto* lg = std::get_if<out::Log>(&e); lg && lg->level >= LogLevel::Error) error_logged = true;
     apply(p, std::move(fx));
     if (error_logged) check_unsent(p);
 }
@@ -352,8 +352,8 @@ void World::apply(Process& p, Effects fx) {
             line += ": " + ev.reason;
             note(line);
         } else if (auto* lg = std::get_if<out::Log>(&e)) {
-            if (opts_.trace_logs && lg->level >= out::Level::Notice) note(gtag + n.name + " log: " + lg->text);
-            else if (lg->level >= out::Level::Warning && lg->text.find("dropped") != std::string::npos)
+            if (opts_.trace_logs && lg->level >= LogLevel::Notice) note(gtag + n.name + " log: " + lg->text);
+            else if (lg->level >= LogLevel::Warning && lg->text.find("dropped") != std::string::npos)
                 note(gtag + n.name + " warning: " + lg->text);
         } else if (auto* dp = std::get_if<out::DnsPublish>(&e)) {
             // A DNS server that takes every update after the message latency.

@@ -107,7 +107,7 @@ Verdict first_verdict(const std::vector<std::string>& specs, unsigned interval_m
             v.detail = detail;
             v.seconds = static_cast<double>(g_get_monotonic_time() - t0) / 1e6;
         },
-        [](int, const std::string&) {});
+        [](LogLevel, const std::string&) {});
     tests.start();
     while (!v.got && g_get_monotonic_time() - t0 < 10 * G_USEC_PER_SEC) g_main_context_iteration(nullptr, TRUE);
     return v;

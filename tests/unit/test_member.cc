@@ -403,7 +403,7 @@ public:
             auto logs = all<out::Log>(fx);
             CPPUNIT_ASSERT_EQUAL(std::size_t{1}, logs.size());
             // Another major version is an error (we keep out of planning), the rest warnings.
-            CPPUNIT_ASSERT(logs[0].level == out::Level::Warning || logs[0].level == out::Level::Error);
+            CPPUNIT_ASSERT(logs[0].level == LogLevel::Warning || logs[0].level == LogLevel::Error);
             bus.clear();
         }
         CPPUNIT_ASSERT_EQUAL(std::size_t{1}, m.held().size());

@@ -241,7 +241,7 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string("udp:127.0.0.1:1162"), peers[0]);
         CPPUNIT_ASSERT_EQUAL(std::string("udp6:[::1]:162"), peers[1]);
         // open() refuses names: it must never resolve.
-        auto s = TrapSender::open({"localhost"}, {"localhost"}, "public", [](int, const std::string&) {}, &err);
+        auto s = TrapSender::open({"localhost"}, {"localhost"}, "public", [](LogLevel, const std::string&) {}, &err);
         CPPUNIT_ASSERT(!s);
     }
 
@@ -334,7 +334,7 @@ public:
         o.snmp_traps = {target};
         std::string err;
         std::vector<std::string> logs;
-        auto n = Notifier::create(o, [&](int, const std::string& t) { logs.push_back(t); }, &err);
+        auto n = Notifier::create(o, [&](LogLevel, const std::string& t) { logs.push_back(t); }, &err);
         CPPUNIT_ASSERT_MESSAGE(err, n);
         Event e;
         e.kind = EventKind::Leader;
@@ -355,14 +355,14 @@ public:
 
         // The group-wide SNMP faults still fail create() at once, naming the parameter.
         o.snmp_community = "";
-        CPPUNIT_ASSERT(!Notifier::create(o, [](int, const std::string&) {}, &err));
+        CPPUNIT_ASSERT(!Notifier::create(o, [](LogLevel, const std::string&) {}, &err));
         CPPUNIT_ASSERT_MESSAGE(err, err.find("snmp_community") != std::string::npos);
         // A name that does not resolve is this host's fault, found off the
         // caller's thread: create() succeeds and the worker's failure is logged.
         o.snmp_community = "public";
         o.snmp_traps = {"no-such-host.invalid"};
         logs.clear();
-        n = Notifier::create(o, [&](int, const std::string& t) { logs.push_back(t); }, &err);
+        n = Notifier::create(o, [&](LogLevel, const std::string& t) { logs.push_back(t); }, &err);
         CPPUNIT_ASSERT(n);
         deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
         auto said = [&] {

@@ -179,7 +179,7 @@ void CpgTransport::on_totem(cpg_handle_t h, struct cpg_ring_id ring, uint32_t n,
     self->ring_ = ring.seq;
     self->nodes_.assign(nodes, nodes + n);
     if (self->cb_.log)
-        self->cb_.log(1, "totem ring " + std::to_string(ring.seq) + " with " + std::to_string(n) + " node(s)");
+        self->cb_.log(LogLevel::Info, "totem ring " + std::to_string(ring.seq) + " with " + std::to_string(n) + " node(s)");
     // A ring change the group itself did not see still matters: quorum is
     // trusted only for the ring of the membership we hold.
     if (!self->members_.empty() && self->cb_.membership) {

@@ -7,6 +7,7 @@
 // default GMainContext; when corosync goes away, lost() is called once.
 #pragma once
 
+#include "core/log_level.h"
 #include <corosync/cpg.h>
 
 #include <cstdint>
@@ -27,7 +28,7 @@ public:
         std::function<void(const in::Membership&)> membership;
         std::function<void(const Process& from, std::vector<std::uint8_t> bytes)> deliver;
         std::function<void(const std::string& why)> lost;
-        std::function<void(int level, const std::string& text)> log;
+        std::function<void(LogLevel level, const std::string& text)> log;
     };
 
     CpgTransport(std::string group, Callbacks cb);

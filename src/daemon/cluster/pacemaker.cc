@@ -23,7 +23,6 @@ constexpr guint kFencerRetryS = 2;
 constexpr guint kStonithPollS = 10;
 constexpr unsigned kChildTimeoutMs = 10000;
 // Levels as LogLevel: Debug 0, Info 1, Notice 2, Warning 3.
-constexpr int kDebug = 0, kInfo = 1, kNotice = 2, kWarning = 3;
 
 bool crm_true(std::string v) {
     for (auto& c : v) c = static_cast<char>(g_ascii_tolower(c));
@@ -78,10 +77,10 @@ struct PacemakerLink::Impl {
                              (e->device ? std::string(" (device ") + e->device + ")" : std::string()) + ": " +
                              pcmk_strerror(e->result);
         if (e->result != pcmk_ok || (op != "off" && op != "reboot")) {
-            self->cb.log(kNotice, detail + " (not a confirmation that it is down)");
+            self->cb.log(LogLevel::Notice, detail + " (not a confirmation that it is down)");
             return;
         }
-        self->cb.log(kNotice, detail);
+        self->cb.log(LogLevel::Notice, detail);
         self->cb.fenced(e->target, detail);
     }
 
@@ -107,7 +106,7 @@ struct PacemakerLink::Impl {
         int rc = st->cmds->connect(st, name.c_str(), &fd);
         if (rc != pcmk_ok || fd < 0) {
             if (!said_no_fencer)
-                cb.log(kInfo, std::string("no connection to Pacemaker's fencer (") + pcmk_strerror(rc) +
+                cb.log(LogLevel::Info, std::string("no connection to Pacemaker's fencer (") + pcmk_strerror(rc) +
                                   "); retrying every " + std::to_string(kFencerRetryS) + " s");
             said_no_fencer = true;
             stonith_api_delete(st);
@@ -125,13 +124,13 @@ struct PacemakerLink::Impl {
                 bool ok = stonith_dispatch(self->st);
                 if (ok && !self->st_disconnected) return G_SOURCE_CONTINUE;
                 self->st_source = 0;  // removed by returning G_SOURCE_REMOVE
-                self->cb.log(kWarning, "lost the connection to Pacemaker's fencer; reconnecting");
+                self->cb.log(LogLevel::Warning, "lost the connection to Pacemaker's fencer; reconnecting");
                 self->drop_fencer();
                 self->schedule_retry();
                 return G_SOURCE_REMOVE;
             },
             this);
-        cb.log(kNotice, "connected to Pacemaker's fencer: fence confirmations will release departed hosts' addresses");
+        cb.log(LogLevel::Notice, "connected to Pacemaker's fencer: fence confirmations will release departed hosts' addresses");
         return true;
     }
 
@@ -180,7 +179,7 @@ struct PacemakerLink::Impl {
                     next_stonith_state(stonith, answer, answer == StonithAnswer::Value && crm_true(r.output), detail);
                 bool changed = !have_answer || next.enabled != stonith.enabled;
                 if (answer == StonithAnswer::Failed && !said_query_failed)
-                    cb.log(kWarning, "stonith-enabled: " + next.detail);
+                    cb.log(LogLevel::Warning, "stonith-enabled: " + next.detail);
                 said_query_failed = answer == StonithAnswer::Failed;
                 have_answer = true;
                 stonith = next;
@@ -219,14 +218,14 @@ struct PacemakerLink::Impl {
                     if (r.ok()) {
                         published[updating_key] = updating_value;
                         said_attr_failure = false;
-                        cb.log(kDebug, "node attribute " + name + "=" + updating_value);
+                        cb.log(LogLevel::Debug, "node attribute " + name + "=" + updating_value);
                     } else {
                         // Remember it as published anyway: retrying every
                         // change against a cluster without attrd would only
                         // spawn processes; the next change tries again.
                         published[updating_key] = updating_value;
                         if (!said_attr_failure)
-                            cb.log(kInfo, "cannot set node attribute " + name + " (attrd_updater: " + r.status() +
+                            cb.log(LogLevel::Info, "cannot set node attribute " + name + " (attrd_updater: " + r.status() +
                                               (r.output.empty() ? "" : ": " + r.output) + ")");
                         said_attr_failure = true;
                     }

@@ -19,6 +19,7 @@
 // after 10 s; a failure is logged once per kind of failure, not per try.
 #pragma once
 
+#include "core/log_level.h"
 #include <functional>
 #include <map>
 #include <memory>
@@ -37,7 +38,7 @@ public:
         // failed query never changes it. Called at every change of the value
         // (and once at the first query, answered or not).
         std::function<void(std::optional<bool> enabled, const std::string& detail)> stonith_enabled;
-        std::function<void(int level, const std::string& text)> log;
+        std::function<void(LogLevel level, const std::string& text)> log;
     };
 
     // watch_fencing: connect to the fencer (fencing=auto or require).

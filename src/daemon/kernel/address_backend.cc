@@ -52,7 +52,7 @@ public:
     }
 
     bool open(std::string* why) {
-        auto log_fn = [this](int level, const std::string& text) { log(level, text); };
+        auto log_fn = [this](LogLevel level, const std::string& text) { log(level, text); };
         netlink_ = Netlink::open(ctx_.get(), Netlink::Callbacks{log_fn, [this] { process_events(); }}, why);
         if (!netlink_) return false;
         announcer_ = Announcer::open(ctx_.get(), log_fn, why);
@@ -115,7 +115,7 @@ private:
 
     // ---- feeding the sequencer ---------------------------------------------
 
-    void log(int level, const std::string& text) {
+    void log(LogLevel level, const std::string& text) {
         if (cb_.log) cb_.log(level, text);
     }
 
@@ -181,7 +181,7 @@ private:
             ServiceAddress a = item.name;
             list.push_back(Netlink::Lifetime{item.addr, item.ifindex, [this, a](int err, const std::string& ext) {
                                                  if (err)
-                                                     log(kWarning, "refresh of " + a.str() +
+                                                     log(LogLevel::Warning, "refresh of " + a.str() +
                                                                        " failed: " + netlink_error_text(err, ext));
                                              }});
         }
@@ -240,7 +240,7 @@ private:
     void run_hook(const out::RunHook& x) {
         const char* what = x.acquire ? "acquire" : "release";
         std::string addr = x.addr.str();
-        log(kDebug, "running " + opts_.hook + " " + what + " " + addr + " " + x.nic);
+        log(LogLevel::Debug, "running " + opts_.hook + " " + what + " " + addr + " " + x.nic);
         ChildOptions o;
         o.timeout_ms = static_cast<unsigned>(std::clamp(opts_.hook_timeout * 1000.0, 1.0, 86400000.0));
         ServiceAddress key = x.key;
@@ -254,7 +254,7 @@ private:
                 std::uint64_t o = op;
                 std::string detail;
                 if (r.ok()) {
-                    if (!r.output.empty()) self->log(kDebug, "hook output: " + r.output);
+                    if (!r.output.empty()) self->log(LogLevel::Debug, "hook output: " + r.output);
                 } else {
                     std::string why = r.timed_out ? "timed out after " + seconds_text(self->opts_.hook_timeout) +
                                                         " s and was killed"

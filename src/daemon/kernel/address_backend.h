@@ -33,6 +33,7 @@
 // it cannot and a permanent address would go too, the release fails.
 #pragma once
 
+#include "core/log_level.h"
 #include <functional>
 #include <memory>
 #include <string>
@@ -67,7 +68,7 @@ public:
         // only: never twice in a row with the same value.
         std::function<void(const ServiceAddress&, bool present)> fixed;
         // Something worth logging (level: 0 debug .. 4 error).
-        std::function<void(int level, const std::string& text)> log;
+        std::function<void(LogLevel level, const std::string& text)> log;
     };
 
     virtual ~AddressBackend() = default;

@@ -130,7 +130,7 @@ bool AddressSequencer::acquiring(Phase p) {
     return p == Phase::Probe || p == Phase::Plumb || p == Phase::Dad || p == Phase::HookAcquire;
 }
 
-void AddressSequencer::log(int level, const std::string& text) { fx_->push_back(out::Log{level, text}); }
+void AddressSequencer::log(LogLevel level, const std::string& text) { fx_->push_back(out::Log{level, text}); }
 
 void AddressSequencer::done(const ServiceAddress& a, bool acquire, bool ok, const std::string& detail) {
     fx_->push_back(out::Done{a, acquire, ok, detail});
@@ -168,7 +168,7 @@ bool AddressSequencer::busy(const Entry& e) const {
 void AddressSequencer::on_acquire(const in::Acquire& r) {
     Entry& e = entry_for(r.addr);
     if (!busy(e)) return start_acquire(e, r.addr, r.probe, r.lifetime);
-    log(kDebug, r.addr.str() + ": acquire queued behind the operation in progress");
+    log(LogLevel::Debug, r.addr.str() + ": acquire queued behind the operation in progress");
     e.queue.push_back(QueuedOp{true, r.addr, r.probe, r.lifetime});
 }
 
@@ -208,7 +208,7 @@ void AddressSequencer::on_refresh(const in::Refresh& r) {
         const AddrRecord* rec = e ? t.find_record(e->plumbed, e->ifindex, true) : t.find_ours(a, 0);
         if (rec && rec->permanent()) rec = nullptr;  // never give the administrator's a lifetime
         if (!rec && t.find_permanent(a, false)) {
-            log(kDebug, "refresh: " + a.str() + " is a permanent address (the administrator's); left alone");
+            log(LogLevel::Debug, "refresh: " + a.str() + " is a permanent address (the administrator's); left alone");
             if (e && e->phase == Phase::Held) relinquish(*e);
             continue;
         }
@@ -216,7 +216,7 @@ void AddressSequencer::on_refresh(const in::Refresh& r) {
             if (e && e->phase == Phase::Held) {
                 declare_lost(*e, "it was not on " + e->nic + " at refresh");
             } else if (!e) {
-                log(kWarning, "refresh: " + a.str() + " is on no interface; not adding it back");
+                log(LogLevel::Warning, "refresh: " + a.str() + " is on no interface; not adding it back");
             }
             continue;
         }
@@ -313,7 +313,7 @@ void AddressSequencer::on_new_address(const AddrRecord& r) {
             fail_and_unplumb(*e, "duplicate address detected (DAD failed)");
         } else if (!r.tentative()) {
             e->timer_at.reset();
-            log(kDebug, e->plumbed.str() + ": duplicate address detection passed");
+            log(LogLevel::Debug, e->plumbed.str() + ": duplicate address detection passed");
             after_plumb(*e);
         }
     } else if (e->phase == Phase::Held) {
@@ -324,7 +324,7 @@ void AddressSequencer::on_new_address(const AddrRecord& r) {
             e->tentative = true;
         } else if (e->tentative) {
             e->tentative = false;
-            log(kInfo, e->plumbed.str() + ": DAD passed again after a link change; announcing");
+            log(LogLevel::Info, e->plumbed.str() + ": DAD passed again after a link change; announcing");
             start_announcements(*e);
         }
     }
@@ -394,7 +394,7 @@ void AddressSequencer::check_fixed(const ServiceAddress& a) {
         fixed_.insert(name);
     else
         fixed_.erase(f);
-    log(kNotice, name.str() + (now ? " is now a permanent address on this host (the administrator's)"
+    log(LogLevel::Notice, name.str() + (now ? " is now a permanent address on this host (the administrator's)"
                                    : " is no longer a permanent address on this host"));
     fx_->push_back(out::Fixed{name, now});
 }
@@ -434,10 +434,10 @@ void AddressSequencer::next_op(Entry& e) {
 // The entry may be gone on return from the finish_* and declare_lost.
 void AddressSequencer::finish_acquire(Entry& e, bool ok, const std::string& detail) {
     if (ok) {
-        log(kInfo, "acquired " + e.plumbed.str() + " on " + e.nic);
+        log(LogLevel::Info, "acquired " + e.plumbed.str() + " on " + e.nic);
         e.phase = Phase::Held;
     } else {
-        log(kWarning, "acquire of " + e.requested.str() + " failed: " + detail);
+        log(LogLevel::Warning, "acquire of " + e.requested.str() + " failed: " + detail);
         stop_activity(e);
         e.phase = Phase::Idle;
     }
@@ -447,9 +447,9 @@ void AddressSequencer::finish_acquire(Entry& e, bool ok, const std::string& deta
 
 void AddressSequencer::finish_release(Entry& e, bool ok, const std::string& detail) {
     if (ok)
-        log(kInfo, "released " + e.requested.str() + (detail.empty() ? "" : " (" + detail + ")"));
+        log(LogLevel::Info, "released " + e.requested.str() + (detail.empty() ? "" : " (" + detail + ")"));
     else
-        log(kWarning, "release of " + e.requested.str() + " failed: " + detail);
+        log(LogLevel::Warning, "release of " + e.requested.str() + " failed: " + detail);
     stop_activity(e);
     e.phase = Phase::Idle;
     done(e.requested, false, ok, detail);
@@ -457,7 +457,7 @@ void AddressSequencer::finish_release(Entry& e, bool ok, const std::string& deta
 }
 
 void AddressSequencer::declare_lost(Entry& e, const std::string& why) {
-    log(kWarning, "lost " + e.plumbed.str() + ": " + why);
+    log(LogLevel::Warning, "lost " + e.plumbed.str() + ": " + why);
     stop_activity(e);
     e.phase = Phase::Idle;
     fx_->push_back(out::Lost{e.requested, why});
@@ -467,7 +467,7 @@ void AddressSequencer::declare_lost(Entry& e, const std::string& why) {
 // The address is (or became) permanent: the operation ends without
 // touching it, successfully. The entry may be gone on return.
 void AddressSequencer::finish_fixed(Entry& e, bool acquire) {
-    log(kNotice, e.requested.str() + (e.nic.empty() ? "" : " on " + e.nic) +
+    log(LogLevel::Notice, e.requested.str() + (e.nic.empty() ? "" : " on " + e.nic) +
                      " is a permanent address (configured by the administrator): " +
                      (acquire ? "not adopted" : "not removed"));
     stop_activity(e);
@@ -488,7 +488,7 @@ void AddressSequencer::relinquish(Entry& e) {
     case Phase::HookAcquire:
         return finish_fixed(e, true);
     case Phase::Held:
-        log(kNotice, e.plumbed.str() + " on " + e.nic +
+        log(LogLevel::Notice, e.plumbed.str() + " on " + e.nic +
                          " was made permanent by the administrator: no longer refreshed or removed by raisd");
         stop_activity(e);
         e.phase = Phase::Idle;
@@ -502,7 +502,7 @@ void AddressSequencer::relinquish(Entry& e) {
 // Ends an acquire in flight without touching the interface (the caller goes
 // on to release); its answer is "failed".
 void AddressSequencer::abandon_acquire(Entry& e, const std::string& why) {
-    log(kInfo, "acquire of " + e.requested.str() + " abandoned: " + why);
+    log(LogLevel::Info, "acquire of " + e.requested.str() + " abandoned: " + why);
     stop_activity(e);
     e.phase = Phase::Idle;
     e.op = ++next_op_;
@@ -544,7 +544,7 @@ void AddressSequencer::unplumb_quietly(Entry& e) {
     std::string why;
     const ServiceAddress& a = e.plumbed;
     if (!safe_to_delete(a, e.ifindex, e.nic, &why)) {
-        log(kWarning, "not removing " + a.str() + " from " + e.nic + ": " + why);
+        log(LogLevel::Warning, "not removing " + a.str() + " from " + e.nic + ": " + why);
         return;
     }
     fx_->push_back(out::Remove{e.requested, 0, e.plumbed, e.ifindex});
@@ -614,7 +614,7 @@ void AddressSequencer::start_acquire(Entry& e, const ServiceAddress& a, bool pro
     e.link = kernel_.link(e.nic);
     if (a.family() == Family::V4) promote(e.nic);
     if (existing && existing->dadfailed()) {
-        log(kNotice, a.str() + ": removing a copy on " + e.nic + " that failed DAD before");
+        log(LogLevel::Notice, a.str() + ": removing a copy on " + e.nic + " that failed DAD before");
         e.plumbed = existing->addr;
         unplumb_quietly(e);
         existing.reset();
@@ -623,13 +623,13 @@ void AddressSequencer::start_acquire(Entry& e, const ServiceAddress& a, bool pro
     if (existing) {
         // Ours from before (a restart) or a repeat: re-arm, no probe.
         if (existing->addr.prefix() != a.prefix())
-            log(kNotice, a.str() + ": already on " + e.nic + " as " + existing->addr.str() + "; keeping that");
+            log(LogLevel::Notice, a.str() + ": already on " + e.nic + " as " + existing->addr.str() + "; keeping that");
         e.plumbed = existing->addr;
         return plumb(e);
     }
     if (a.family() == Family::V4 && probe && opts_.arp_probe_ms > 0) {
         if (e.link.arp) return start_probe(e);
-        log(kDebug, a.str() + ": " + e.nic + " does not do ARP; no probe");
+        log(LogLevel::Debug, a.str() + ": " + e.nic + " does not do ARP; no probe");
     }
     plumb(e);
 }
@@ -671,7 +671,7 @@ void AddressSequencer::on_added(const in::Added& r) {
         if (rec->tentative()) {
             e->phase = Phase::Dad;
             e->timer_at = now_ + kDadLimitSeconds;
-            log(kDebug, e->plumbed.str() + ": waiting for duplicate address detection");
+            log(LogLevel::Debug, e->plumbed.str() + ": waiting for duplicate address detection");
             return;
         }
     }
@@ -694,7 +694,7 @@ void AddressSequencer::announce_and_finish(Entry& e) {
 
 void AddressSequencer::start_announcements(Entry& e) {
     if (!e.link.arp) {
-        log(kDebug, e.plumbed.str() + ": " + e.nic + " does not do ARP/ND; no announcements");
+        log(LogLevel::Debug, e.plumbed.str() + ": " + e.nic + " does not do ARP/ND; no announcements");
         return;
     }
     announce_once(e);
@@ -742,7 +742,7 @@ void AddressSequencer::on_hook_done(const in::HookDone& r) {
     }
     if (e->phase != Phase::HookRelease) return;
     if (!r.ok)
-        log(kWarning, "release hook for " + e->plumbed.str() + " failed (" + r.detail + "); removing it anyway");
+        log(LogLevel::Warning, "release hook for " + e->plumbed.str() + " failed (" + r.detail + "); removing it anyway");
     unplumb_for_release(*e);
 }
 
@@ -785,9 +785,9 @@ void AddressSequencer::unplumb_for_release(Entry& e) {
 void AddressSequencer::on_removed(const in::Removed& r) {
     if (r.op == 0) {  // unplumb_quietly's: nobody waits for it
         if (!r.unsent.empty())
-            log(kWarning, "cannot remove " + r.addr.str() + ": " + r.unsent);
+            log(LogLevel::Warning, "cannot remove " + r.addr.str() + ": " + r.unsent);
         else if (r.err && r.err != EADDRNOTAVAIL && r.err != ENODEV && r.err != ENOBUFS)
-            log(kWarning, "cannot remove " + r.addr.str() + ": " + r.text);
+            log(LogLevel::Warning, "cannot remove " + r.addr.str() + ": " + r.text);
         return;
     }
     Entry* e = find_op(r.key, r.op);

@@ -33,6 +33,7 @@
 //    holds the effects of the previous operation.
 #pragma once
 
+#include "core/log_level.h"
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -194,7 +195,7 @@ struct Fixed {
     bool present = true;
 };
 struct Log {
-    int level = kInfo;
+    LogLevel level = LogLevel::Info;
     std::string text;
 };
 struct Continue {};                  // feed in::Continue once these effects are applied
@@ -232,7 +233,7 @@ private:
     struct Entry;
 
     static bool acquiring(Phase p);
-    void log(int level, const std::string& text);
+    void log(LogLevel level, const std::string& text);
     void done(const ServiceAddress& a, bool acquire, bool ok, const std::string& detail);
     const AddressTable& look(Entry* e);
     Entry& entry_for(const ServiceAddress& a);

@@ -43,7 +43,7 @@ std::unique_ptr<Announcer> Announcer::open(GMainContext* ctx, Log log, std::stri
             *why = "ICMPv6 socket (needs CAP_NET_RAW): " + errno_text(errno);
             return nullptr;
         }
-        a->log(kWarning, "IPv6 is not available: no neighbour advertisements");
+        a->log(LogLevel::Warning, "IPv6 is not available: no neighbour advertisements");
     } else {
         int fd = a->nd_send_.get();
         icmp6_filter filter;
@@ -75,7 +75,7 @@ bool Announcer::probe(const ServiceAddress& addr, int ifindex, const std::string
     if (!arp_recv_) {
         arp_recv_.reset(socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ARP)));
         if (!arp_recv_) {
-            log(kWarning, addr.str() + ": no ARP probe (packet socket: " + errno_text(errno) + ")");
+            log(LogLevel::Warning, addr.str() + ": no ARP probe (packet socket: " + errno_text(errno) + ")");
             return false;
         }
         arp_watch_ = fd_watch(ctx_, arp_recv_.get(), on_arp_ready, this);
@@ -83,7 +83,7 @@ bool Announcer::probe(const ServiceAddress& addr, int ifindex, const std::string
     static const std::uint8_t zero[4] = {0, 0, 0, 0};
     probes_[addr] = Probe{ifindex, link, std::move(answered)};
     if (!send_arp(ifindex, link, zero, addr.bytes(), &why)) {
-        log(kWarning, addr.str() + ": ARP probe not sent on " + nic + " (" + why + "); plumbing anyway");
+        log(LogLevel::Warning, addr.str() + ": ARP probe not sent on " + nic + " (" + why + "); plumbing anyway");
         stop_probe(addr);
         return false;
     }
@@ -184,7 +184,7 @@ void Announcer::announce(const ServiceAddress& addr, int ifindex, const std::str
     std::string why;
     bool ok = addr.family() == Family::V4 ? send_arp(ifindex, link, addr.bytes(), addr.bytes(), &why)
                                           : send_na(addr, ifindex, link, &why);
-    if (!ok) log(kWarning, "cannot announce " + addr.ip() + " on " + nic + ": " + why);
+    if (!ok) log(LogLevel::Warning, "cannot announce " + addr.ip() + " on " + nic + ": " + why);
 }
 
 }  // namespace rais::kernel

@@ -14,6 +14,7 @@
 //    not go out is not a reason to give an address up.
 #pragma once
 
+#include "core/log_level.h"
 #include <glib.h>
 
 #include <cstdint>
@@ -30,7 +31,7 @@ namespace rais::kernel {
 
 class Announcer {
 public:
-    using Log = std::function<void(int level, const std::string& text)>;
+    using Log = std::function<void(LogLevel level, const std::string& text)>;
     using Answered = std::function<void(const std::string& mac)>;
 
     // Opens the send sockets (needs CAP_NET_RAW); nullptr and *why on failure.
@@ -65,7 +66,7 @@ private:
     bool send_arp(int ifindex, const LinkInfo& link, const std::uint8_t* spa, const std::uint8_t* tpa,
                   std::string* why);
     bool send_na(const ServiceAddress& addr, int ifindex, const LinkInfo& link, std::string* why);
-    void log(int level, const std::string& text) {
+    void log(LogLevel level, const std::string& text) {
         if (log_) log_(level, text);
     }
 

@@ -13,6 +13,7 @@
 //    without a lifetime, where ours always have one.
 #pragma once
 
+#include "core/log_level.h"
 #include <linux/if_addr.h>
 
 #include <array>
@@ -26,7 +27,6 @@
 namespace rais::kernel {
 
 // Log levels of AddressBackend::Callbacks::log.
-constexpr int kDebug = 0, kInfo = 1, kNotice = 2, kWarning = 3, kError = 4;
 
 constexpr std::uint32_t kInfiniteLifetime = 0xFFFFFFFFu;
 
@@ -63,7 +63,7 @@ struct LinkInfo {
 // at `level` by whoever asked, in the order of its own log lines).
 struct PromoteResult {
     bool on = false;
-    int level = kInfo;
+    LogLevel level = LogLevel::Info;
     std::string note;
 };
 

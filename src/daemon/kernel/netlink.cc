@@ -157,13 +157,13 @@ PromoteResult promote_secondaries(const std::string& nic) {
     }
     Fd out(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
     if (!out || write(out.get(), "1\n", 2) != 2) {
-        r.level = kWarning;
+        r.level = LogLevel::Warning;
         r.note = "cannot set " + path + " to 1 (" + errno_text(errno) +
                  "): removing the first address of a subnet there removes the others too";
         r.on = sysctl_is_one("/proc/sys/net/ipv4/conf/all/promote_secondaries");
         return r;
     }
-    r.level = kInfo;
+    r.level = LogLevel::Info;
     r.note = "set net.ipv4.conf." + nic + ".promote_secondaries=1";
     r.on = true;
     return r;
@@ -295,13 +295,13 @@ void Netlink::read_cmd() {
             if (errno == ENOBUFS) {
                 // ACKs were dropped. Tell every waiter; each one checks the
                 // interface for itself before believing anything.
-                log(kWarning, "netlink command socket overran; re-checking pending requests");
+                log(LogLevel::Warning, "netlink command socket overran; re-checking pending requests");
                 auto waiting = std::move(pending_);
                 pending_.clear();
                 for (auto& [seq, fn] : waiting) fn(ENOBUFS, "");
                 continue;
             }
-            log(kError, "netlink receive: " + errno_text(errno));
+            log(LogLevel::Error, "netlink receive: " + errno_text(errno));
             return;
         }
         int len = static_cast<int>(n);
@@ -405,7 +405,7 @@ void Netlink::look() {
             ev.resync = true;
             queue_event(std::move(ev));
         } else {
-            log(kError, "cannot list addresses: " + why);
+            log(LogLevel::Error, "cannot list addresses: " + why);
         }
     }
     sync_table();
@@ -446,10 +446,10 @@ void Netlink::sync_table() {
             if (errno == EINTR) continue;
             if (errno == EAGAIN) return;
             if (errno == ENOBUFS) {
-                log(kWarning, "address events overran the monitor socket; re-reading the address list");
+                log(LogLevel::Warning, "address events overran the monitor socket; re-reading the address list");
                 std::string why;
                 if (!load_table(&why)) {
-                    log(kError, "cannot list addresses: " + why);
+                    log(LogLevel::Error, "cannot list addresses: " + why);
                     return;
                 }
                 KernelEvent ev;
@@ -457,7 +457,7 @@ void Netlink::sync_table() {
                 queue_event(std::move(ev));
                 continue;
             }
-            log(kError, "netlink monitor receive: " + errno_text(errno));
+            log(LogLevel::Error, "netlink monitor receive: " + errno_text(errno));
             return;
         }
         int len = static_cast<int>(n);

@@ -18,6 +18,7 @@
 //    another call on this object (a refresh reads the ACKs it caused).
 #pragma once
 
+#include "core/log_level.h"
 #include <glib.h>
 
 #include <cstdint>
@@ -54,7 +55,7 @@ class Netlink {
 public:
     using Ack = std::function<void(int err, const std::string& ext)>;
     struct Callbacks {
-        std::function<void(int level, const std::string& text)> log;
+        std::function<void(LogLevel level, const std::string& text)> log;
         std::function<void()> events;  // take_events() has something
     };
     struct Lifetime {                  // one address of a refresh
@@ -103,7 +104,7 @@ private:
     bool load_table(std::string* why);
     void sync_table();
     void queue_event(KernelEvent ev);
-    void log(int level, const std::string& text) {
+    void log(LogLevel level, const std::string& text) {
         if (cb_.log) cb_.log(level, text);
     }
 

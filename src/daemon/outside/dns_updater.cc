@@ -14,6 +14,8 @@
 // ldns can sign with are tsig_key's.
 #include "daemon/outside/dns_updater.h"
 
+#include "core/parameters.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -688,16 +690,16 @@ namespace {
 // file is a local file) rather than the group-wide values'.
 bool prepare(const DnsTarget& t, Settings* s, std::string* key, std::string* error, bool* host_local) {
     *host_local = false;
-    *key = "dns_server";
+    *key = name(Param::DnsServer);
     if (!parse_server(trim(t.server), s, error)) return false;
     auto zone = normalize_dname(trim(t.zone));
-    *key = trim(t.zone).empty() || !zone ? "dns_zone" : "dns_name";
+    *key = name(trim(t.zone).empty() || !zone ? Param::DnsZone : Param::DnsName);
     auto owner = dns_owner_name(t.zone, t.name, error);
     if (!owner) return false;
     s->zone = *zone;
     s->owner = *owner;
 
-    *key = "dns_ttl";
+    *key = name(Param::DnsTtl);
     if (t.ttl > kMaxTtl) {
         *error = "dns_ttl " + std::to_string(t.ttl) + " is larger than " + std::to_string(kMaxTtl);
         return false;
@@ -705,7 +707,7 @@ bool prepare(const DnsTarget& t, Settings* s, std::string* key, std::string* err
     s->ttl = t.ttl;
 
     if (!t.key_file.empty()) {
-        *key = "dns_key";
+        *key = name(Param::DnsKey);
         *host_local = true;
         gchar* raw = nullptr;
         gsize len = 0;

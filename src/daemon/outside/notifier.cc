@@ -22,7 +22,6 @@ constexpr std::size_t kMaxQueued = 256;
 constexpr double kAlertCacheS = 10;
 constexpr unsigned kCibTimeoutMs = 10000;
 constexpr std::size_t kCibMaxOutput = 1 << 20;  // bytes of cibadmin output kept
-constexpr int kDebug = 0, kInfo = 1, kWarning = 3, kError = 4;
 constexpr guint kResolveRetryS = 30;
 
 // Pacemaker durations: "15", "15s", "1500ms", "2min", "1m", "1h".
@@ -213,7 +212,7 @@ struct Notifier::Impl {
                 if (ok) traps = TrapSender::open(opts.snmp_traps, peers, opts.snmp_community, log, &err);
                 if (!traps) {
                     if (!said_unresolved)
-                        log(kError, "SNMP traps: " + err + "; retrying every " + std::to_string(kResolveRetryS) +
+                        log(LogLevel::Error, "SNMP traps: " + err + "; retrying every " + std::to_string(kResolveRetryS) +
                                         " s, traps wait");
                     said_unresolved = true;
                     resolve_retry = g_timeout_add_seconds(
@@ -228,7 +227,7 @@ struct Notifier::Impl {
                     resolving.reset();   // allowed from inside `done`
                     return;
                 }
-                if (said_unresolved) log(kInfo, "SNMP traps: the trap hosts resolve again");
+                if (said_unresolved) log(LogLevel::Info, "SNMP traps: the trap hosts resolve again");
                 said_unresolved = false;
                 while (!waiting_traps.empty()) {
                     traps->send(waiting_traps.front());
@@ -271,14 +270,14 @@ struct Notifier::Impl {
             } else if (waiting_traps.size() < kMaxQueued) {
                 waiting_traps.push_back(std::move(t));
             } else {
-                log(kWarning, "SNMP traps: " + std::to_string(waiting_traps.size()) +
+                log(LogLevel::Warning, "SNMP traps: " + std::to_string(waiting_traps.size()) +
                                   " traps already wait for the trap hosts to resolve; " + to_string(e.kind) +
                                   " not sent");
             }
         }
         if (!opts.alerts) return;
         if (waiting.size() >= kMaxQueued) {
-            log(kWarning, std::string("alert agents: ") + std::to_string(waiting.size()) +
+            log(LogLevel::Warning, std::string("alert agents: ") + std::to_string(waiting.size()) +
                               " events already wait for the CIB; event " + to_string(e.kind) + " not sent to them");
             return;
         }
@@ -304,7 +303,7 @@ struct Notifier::Impl {
                 if (r.ok()) parsed = parse_alerts(r.output, &err);
                 if (parsed) {
                     if (parsed->size() != alerts.size())
-                        log(kInfo, "alert agents: " + std::to_string(parsed->size()) + " configured in the CIB");
+                        log(LogLevel::Info, "alert agents: " + std::to_string(parsed->size()) + " configured in the CIB");
                     alerts = std::move(*parsed);
                     said_no_cib = false;
                 } else if (r.exited && r.code == 105) {
@@ -312,7 +311,7 @@ struct Notifier::Impl {
                 } else {
                     // Keep the agents we knew; say once that the CIB is away.
                     if (!said_no_cib)
-                        log(kInfo, "alert agents: cannot read the CIB's alerts (cibadmin: " + r.status() +
+                        log(LogLevel::Info, "alert agents: cannot read the CIB's alerts (cibadmin: " + r.status() +
                                        (err.empty() ? "" : ", " + err) + ")");
                     said_no_cib = true;
                 }
@@ -330,7 +329,7 @@ struct Notifier::Impl {
                 if (recipients.empty()) recipients.push_back("");
                 for (const auto& rcpt : recipients) {
                     if (jobs.size() >= kMaxQueued) {
-                        log(kWarning, "alert agents: " + std::to_string(jobs.size()) + " runs queued; " +
+                        log(LogLevel::Warning, "alert agents: " + std::to_string(jobs.size()) + " runs queued; " +
                                           a.path + " not run for event " + to_string(e.kind));
                         continue;
                     }
@@ -389,13 +388,13 @@ struct Notifier::Impl {
         running.push_back(std::make_unique<ChildProcess>(
             std::vector<std::string>{j.agent.path}, o, [this, what, timeout_ms](const ChildResult& r) {
                 if (r.timed_out)
-                    log(kWarning, "alert agent " + what + " killed at its timeout (" +
+                    log(LogLevel::Warning, "alert agent " + what + " killed at its timeout (" +
                                       std::to_string(timeout_ms) + " ms)");
                 else if (!r.ok())
-                    log(kWarning, "alert agent " + what + " failed: " + r.status() +
+                    log(LogLevel::Warning, "alert agent " + what + " failed: " + r.status() +
                                       (r.output.empty() ? "" : ": " + r.output.substr(0, 200)));
                 else
-                    log(kDebug, "alert agent " + what + " done");
+                    log(LogLevel::Debug, "alert agent " + what + " done");
                 pump();  // may destroy this ChildProcess: allowed from its `done`
             }));
     }

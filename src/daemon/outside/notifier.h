@@ -21,6 +21,7 @@
 // lost silently); a slow agent is killed at its timeout and logged.
 #pragma once
 
+#include "core/log_level.h"
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -64,7 +65,7 @@ private:
 
 class Notifier {
 public:
-    using Log = std::function<void(int level, const std::string& text)>;
+    using Log = std::function<void(LogLevel level, const std::string& text)>;
     struct Options {
         std::string group, node;
         std::uint32_t node_id = 0;

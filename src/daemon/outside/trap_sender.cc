@@ -36,7 +36,6 @@ namespace rais {
 
 namespace {
 
-constexpr int kDebug = 0, kInfo = 1, kNotice = 2, kWarning = 3, kError = 4;
 
 // Numeric OIDs (mib/RAIS-MIB.txt). raisMIB is netSnmpPlaypen.7247, an
 // experimental arc: it moves under the project's own enterprise number
@@ -106,8 +105,8 @@ int on_library_log(int, int, void* serverarg, void*) {
     std::string text = m->msg;
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
     if (text.empty()) return 1;
-    int level = m->priority <= LOG_ERR ? kError : m->priority == LOG_WARNING ? kWarning
-              : m->priority == LOG_NOTICE ? kNotice : m->priority == LOG_INFO ? kInfo : kDebug;
+    LogLevel level = m->priority <= LOG_ERR ? LogLevel::Error : m->priority == LOG_WARNING ? LogLevel::Warning
+              : m->priority == LOG_NOTICE ? LogLevel::Notice : m->priority == LOG_INFO ? LogLevel::Info : LogLevel::Debug;
     try {
         (*g_log)(level, "SNMP library: " + text);
     } catch (...) {
@@ -322,7 +321,7 @@ struct TrapSender::Impl {
     std::vector<Target> targets;
     std::set<std::string> unknown_kinds;   // reported once each
 
-    void say(int level, const std::string& text) const noexcept {
+    void say(LogLevel level, const std::string& text) const noexcept {
         if (!log) return;
         try {
             log(level, text);
@@ -364,9 +363,9 @@ struct TrapSender::Impl {
             pdu.release();
             if (!t.failures.empty()) {
                 t.failures.clear();
-                say(kNotice, "SNMP traps to " + t.text + " are sent again (" + kind + ")");
+                say(LogLevel::Notice, "SNMP traps to " + t.text + " are sent again (" + kind + ")");
             }
-            say(kDebug, "SNMP trap " + kind + " sent to " + t.text);
+            say(LogLevel::Debug, "SNMP trap " + kind + " sent to " + t.text);
             return;
         }
         int liberr = 0, syserr = 0;
@@ -374,11 +373,11 @@ struct TrapSender::Impl {
         snmp_sess_error(t.session.get(), &liberr, &syserr, &raw);
         CString msg(raw);
         if (t.failures.insert({liberr, syserr}).second)
-            say(kWarning, "SNMP trap " + kind + " to " + t.text + " not sent: " +
+            say(LogLevel::Warning, "SNMP trap " + kind + " to " + t.text + " not sent: " +
                               (msg ? std::string(msg.get()) : "unknown error") +
                               " (further failures like this one are not logged until a trap gets through)");
         else
-            say(kDebug, "SNMP trap " + kind + " to " + t.text + " not sent (same failure as before)");
+            say(LogLevel::Debug, "SNMP trap " + kind + " to " + t.text + " not sent (same failure as before)");
     }
 };
 
@@ -473,7 +472,7 @@ std::unique_ptr<TrapSender> TrapSender::open(const std::vector<std::string>& tar
             int fd_flags = fcntl(tr->sock, F_GETFD);
             if (fd_flags >= 0) fcntl(tr->sock, F_SETFD, fd_flags | FD_CLOEXEC);
         }
-        impl->say(kInfo, "SNMP traps (v2c) go to " + text + (text == peer ? "" : " (" + peer + ")"));
+        impl->say(LogLevel::Info, "SNMP traps (v2c) go to " + text + (text == peer ? "" : " (" + peer + ")"));
         impl->targets.push_back(Impl::Target{text, peer, std::move(session), {}});
     }
     return std::make_unique<TrapSender>(std::move(impl));
@@ -495,13 +494,13 @@ void TrapSender::send(const TrapEvent& e) noexcept {
         oid kind = kind_number(e.kind);
         if (!kind) {
             if (impl_->unknown_kinds.insert(e.kind).second)
-                impl_->say(kWarning, "SNMP: no notification for event kind '" + e.kind + "'; not sent");
+                impl_->say(LogLevel::Warning, "SNMP: no notification for event kind '" + e.kind + "'; not sent");
             return;
         }
         for (auto& t : impl_->targets) {
             PduPtr pdu = impl_->build(e, kind);
             if (!pdu) {
-                impl_->say(kError, "SNMP trap " + e.kind + ": cannot build the PDU (out of memory?)");
+                impl_->say(LogLevel::Error, "SNMP trap " + e.kind + ": cannot build the PDU (out of memory?)");
                 return;
             }
             impl_->send_to(t, std::move(pdu), e.kind);

@@ -12,6 +12,7 @@
 // SNMPv3 is not supported (v2c only).
 #pragma once
 
+#include "core/log_level.h"
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -43,7 +44,7 @@ std::vector<std::pair<std::string, std::string>> trap_mib_oids();
 class TrapSender {
 public:
     // level: 0 debug, 1 info, 2 notice, 3 warning, 4 error
-    using Log = std::function<void(int level, const std::string& text)>;
+    using Log = std::function<void(LogLevel level, const std::string& text)>;
 
     // targets: "HOST[:PORT]": IPv4 address, host name, "[IPv6]:PORT", or an
     // IPv6 address without port; the port defaults to 162. Host names are

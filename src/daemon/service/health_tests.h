@@ -18,6 +18,7 @@
 // after that.
 #pragma once
 
+#include "core/log_level.h"
 #include <functional>
 #include <memory>
 #include <optional>
@@ -29,7 +30,7 @@ namespace rais {
 class HealthTests {
 public:
     using Sink = std::function<void(bool ok, const std::string& detail)>;
-    using Log = std::function<void(int level, const std::string& text)>;
+    using Log = std::function<void(LogLevel level, const std::string& text)>;
 
     // Returns a message naming the bad test when a spec cannot be run.
     static std::optional<std::string> check(const std::vector<std::string>& specs);

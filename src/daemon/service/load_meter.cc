@@ -466,18 +466,18 @@ void LoadMeter::set_addresses(std::vector<ServiceAddress> held) {
     if (parsed_ && parsed_->kind == LoadKind::Conns) bytecode_ = conns_bytecode(held_, parsed_->port);
 }
 
-void LoadMeter::fail(const std::string& kind, int level, const std::string& text) {
+void LoadMeter::fail(const std::string& kind, LogLevel level, const std::string& text) {
     if (failing_.insert(kind).second) log_(level, "load=" + spec_ + ": " + text);
 }
 
 void LoadMeter::report(double load, double measured_capacity) {
     double capacity = capacity_ ? *capacity_ : measured_capacity;
     if (auto why = check_sample(load, capacity)) {
-        fail("range", 3, "ignored a sample: " + *why + "; keeping the last good one");
+        fail("range", LogLevel::Warning, "ignored a sample: " + *why + "; keeping the last good one");
         return;
     }
     if (!failing_.empty()) {
-        log_(1, "load=" + spec_ + ": sampling again");
+        log_(LogLevel::Info, "load=" + spec_ + ": sampling again");
         failing_.clear();
     }
     sink_(load, capacity);
@@ -485,7 +485,7 @@ void LoadMeter::report(double load, double measured_capacity) {
 
 void LoadMeter::sample() {
     if (!parsed_) {
-        fail("spec", 4, parse_error_);  // check() refuses this at start; never sampled
+        fail("spec", LogLevel::Error, parse_error_);  // check() refuses this at start; never sampled
         return;
     }
     switch (parsed_->kind) {
@@ -499,7 +499,7 @@ void LoadMeter::sample() {
 void LoadMeter::sample_cpu() {
     auto now = parse_proc_stat(read_small_file("/proc/stat"));
     if (!now) {
-        fail("proc_stat", 3, "cannot read the cpu line of /proc/stat");
+        fail("proc_stat", LogLevel::Warning, "cannot read the cpu line of /proc/stat");
         return;
     }
     double cpus = std::max(1.0, static_cast<double>(sysconf(_SC_NPROCESSORS_ONLN)));
@@ -510,7 +510,7 @@ void LoadMeter::sample_cpu() {
 
 void LoadMeter::sample_net() {
     if (iface_.empty()) {
-        fail("iface", 4, "no interface to measure (write load=net:IFACE or set nic=)");
+        fail("iface", LogLevel::Error, "no interface to measure (write load=net:IFACE or set nic=)");
         return;
     }
     std::vector<char> req(MNL_SOCKET_BUFFER_SIZE);
@@ -524,14 +524,14 @@ void LoadMeter::sample_net() {
     std::int64_t now_us = g_get_monotonic_time();
     if (int err = exchange(&route_, NETLINK_ROUTE, nlh, false, on_link, &answer)) {
         if (err == ENODEV)
-            fail("getlink:nodev", 3, "interface " + iface_ + " does not exist");
+            fail("getlink:nodev", LogLevel::Warning, "interface " + iface_ + " does not exist");
         else
-            fail("getlink", 3, "cannot read the statistics of " + iface_ + ": " + errno_text(err));
+            fail("getlink", LogLevel::Warning, "cannot read the statistics of " + iface_ + ": " + errno_text(err));
         last_link_.reset();
         return;
     }
     if (!answer.counters) {
-        fail("stats64", 3, "the kernel gave no 64-bit statistics for " + iface_);
+        fail("stats64", LogLevel::Warning, "the kernel gave no 64-bit statistics for " + iface_);
         last_link_.reset();
         return;
     }
@@ -543,7 +543,7 @@ void LoadMeter::sample_net() {
     auto speed = parse_link_speed(read_small_file("/sys/class/net/" + iface_ + "/speed"));
     if (speed) last_speed_ = speed;
     if (!capacity_ && !last_speed_) {
-        fail("speed", 3, "the link speed of " + iface_ + " is unknown (/sys/class/net/" + iface_ +
+        fail("speed", LogLevel::Warning, "the link speed of " + iface_ + " is unknown (/sys/class/net/" + iface_ +
                              "/speed); set capacity= in bytes/s");
         return;
     }
@@ -552,7 +552,7 @@ void LoadMeter::sample_net() {
 
 void LoadMeter::sample_conns() {
     if (!capacity_) {
-        fail("capacity", 4, "needs capacity= (refused at start)");
+        fail("no-capacity", LogLevel::Error, "needs capacity= (refused at start)");
         return;
     }
     if (held_.empty()) {  // no address held: nothing can be connected to one
@@ -575,7 +575,7 @@ void LoadMeter::sample_conns() {
         if (int err = exchange(&diag_, NETLINK_SOCK_DIAG, nlh, true, on_sock, &answer)) {
             // A kernel without IPv6 (ipv6.disable=1) has no AF_INET6 sockets to count.
             if (family == AF_INET6 && (err == ENOENT || err == EAFNOSUPPORT)) continue;
-            fail(family == AF_INET ? "sock_diag4" : "sock_diag6", 3,
+            fail(family == AF_INET ? "sock_diag4" : "sock_diag6", LogLevel::Warning,
                  std::string("cannot list the ") + (family == AF_INET ? "IPv4" : "IPv6") +
                      " TCP connections (sock_diag): " + errno_text(err));
             return;
@@ -593,13 +593,13 @@ void LoadMeter::sample_exec() {
     exec_ = std::make_unique<ChildProcess>(std::vector<std::string>{path}, o, [this](const ChildResult& r) {
         if (!r.ok()) {
             std::string printed = r.output.empty() ? "" : ", printed '" + printable(r.output) + "'";
-            fail("exec", 3, "failed (" + r.status() + printed + "); keeping the last good sample");
+            fail("exec", LogLevel::Warning, "failed (" + r.status() + printed + "); keeping the last good sample");
             return;
         }
         std::string why;
         auto v = parse_exec_load(r.output, &why);
         if (!v) {
-            fail("exec:output", 3, "printed '" + printable(r.output) + "', not 'LOAD CAPACITY' (" + why +
+            fail("exec:output", LogLevel::Warning, "printed '" + printable(r.output) + "', not 'LOAD CAPACITY' (" + why +
                                        "); keeping the last good sample");
             return;
         }

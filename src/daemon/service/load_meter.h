@@ -37,6 +37,7 @@
 // built in memory.
 #pragma once
 
+#include "core/log_level.h"
 #include <gio/gio.h>
 
 #include <cstddef>
@@ -167,7 +168,7 @@ class LoadMeter {
 public:
     using Sink = std::function<void(double load, double capacity)>;
     // level: 0 debug, 1 info, 2 notice, 3 warning, 4 error.
-    using Log = std::function<void(int level, const std::string& text)>;
+    using Log = std::function<void(LogLevel level, const std::string& text)>;
 
     // Returns an error message (naming the load= value) when `spec` cannot be
     // measured with this configuration: an unknown measure, conns without
@@ -209,7 +210,7 @@ private:
     void report(double load, double measured_capacity);
     // Logs `text` unless an error of this kind was logged since the last
     // good sample.
-    void fail(const std::string& kind, int level, const std::string& text);
+    void fail(const std::string& kind, LogLevel level, const std::string& text);
 
     std::string spec_;
     std::optional<LoadSpec> parsed_;
