@@ -6,6 +6,7 @@
 
 #include "core/dns_plan.h"
 #include "core/glib_ptr.h"
+#include "core/parameters.h"
 #include "core/text.h"
 #include "core/view_json.h"
 
@@ -109,13 +110,13 @@ void add_status(JsonBuilder* b, const StatusInput& in) {
     const MemberStatus& st = in.member;
     const GroupConfig& cfg = in.config;
     json_builder_begin_object(b);
-    member(b, "group", st.group);
+    member(b, name(Param::Group), st.group);
     member(b, "node", st.name);
     member(b, "node_id", std::int64_t{st.self.node});
     member(b, "leader", st.leader_name);
     member(b, "quorate", st.quorate);
     member(b, "ring", static_cast<std::int64_t>(st.ring));
-    member(b, "interval", std::int64_t{cfg.interval_ms});
+    member(b, name(Param::Interval), std::int64_t{cfg.interval_ms});
     member(b, "ok", st.ok);
     if (!st.ok) member(b, "failing_test", st.failing_test);
     member(b, "utilization", st.load * 100.0 / (st.capacity > 0 ? st.capacity : 100.0));
