@@ -171,8 +171,8 @@ void Member::expire_lifetimes(double now) {
         // An address still Acquiring has its Plumb in flight: its completion
         // (perhaps queued while we were stopped) is matched by address only,
         // so dropping it now would let that stale completion mark a newer
-        // Acquire Online (simulator seed 118051). Its completion looks at
-        // the lifetime itself (on_action_done).
+        // Acquire Online (simulator seed 118051). Its completion re-arms it
+        // (on_action_done).
         if (it->second != AddressState::Online || !lifetime_ran_out(now, it->first)) {
             ++it;
             continue;
@@ -500,15 +500,16 @@ void Member::on_action_done(double now, const in::ActionDone& d) {
     if (!d.detail.empty()) why = why.empty() ? d.detail : why + " (" + d.detail + ")";
     if (d.acquire) {
         if (it == held_.end() || it->second != AddressState::Acquiring) return;  // overtaken by a release
-        if (d.ok && lifetime_ran_out(now, d.address)) {
-            // The completion waited (we were stopped) longer than the
-            // lifetime its Plumb gave the address: the kernel has dropped it,
-            // or is about to. Believing it Online, and re-arming it with the
-            // next refresh, would hold on to an address nobody serves
-            // (simulator seed 200910).
-            drop_expired(now, it, "the acquire's completion came " + secs(now - armed_at_[d.address]) +
-                                      " after its Plumb");
-        } else if (d.ok) {
+        // The kernel's lifetime started when the backend plumbed the
+        // address: after the probe and after any operation queued ahead (a
+        // slow release hook), so later than do_acquire. Counting from
+        // do_acquire made a late completion look expired and dropped it, and
+        // the re-sent Acquire queued behind the drop's release looped (review
+        // of 04f2f6e). If the kernel did drop it while we were stopped, the
+        // refresh that follows finds it missing and the backend reports it
+        // lost (simulator seed 200910).
+        if (d.ok) {
+            armed_at_[d.address] = now;
             it->second = AddressState::Online;
             emit(now, EventKind::Acquire, name_, d.address, why);
         } else {

@@ -338,11 +338,21 @@ void World::apply(Process& p, Effects fx) {
                 schedule_wake(*pp);
             });
         } else if (auto* rf = std::get_if<out::Refresh>(&e)) {
+            Process* pp = &p;
             for (const auto& a : rf->addresses) {
                 auto it = n.iface.find(a);
                 if (it != n.iface.end() && it->second.expiry > now_) {
                     it->second.expiry = now_ + rf->lifetime;
                     at(now_ + rf->lifetime, [this] { expire_addresses(); });
+                } else {
+                    // As the real backend does (address_sequencer: a held
+                    // address missing at refresh is declared lost): the
+                    // member learns that the kernel no longer has it.
+                    at(now_ + opts_.action, [this, pp, a] {
+                        if (!pp->alive) return;
+                        feed(*pp, in::AddressLost{a, "it was not on the interface at refresh"});
+                        schedule_wake(*pp);
+                    });
                 }
             }
         } else if (auto* em = std::get_if<out::Emit>(&e)) {
