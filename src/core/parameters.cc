@@ -241,25 +241,15 @@ const std::vector<ParamSpec>& table() {
     return rows;
 }
 
-std::string xml_escape(const std::string& s) {
+// Attribute values escape double quotes too; text content keeps them as
+// they are (more readable in the XML).
+std::string xml_text(const std::string& s, bool attribute = false) {
     std::string out;
     for (char c : s) {
         if (c == '&') out += "&amp;";
         else if (c == '<') out += "&lt;";
         else if (c == '>') out += "&gt;";
-        else if (c == '"') out += "&quot;";
-        else out += c;
-    }
-    return out;
-}
-
-// Text content keeps its double quotes as they are (more readable in the XML).
-std::string xml_text(const std::string& s) {
-    std::string out;
-    for (char c : s) {
-        if (c == '&') out += "&amp;";
-        else if (c == '<') out += "&lt;";
-        else if (c == '>') out += "&gt;";
+        else if (c == '"' && attribute) out += "&quot;";
         else out += c;
     }
     return out;
@@ -346,7 +336,7 @@ std::vector<Param> restart_only_params() {
 
 std::string agent_metadata(const std::string& version) {
     std::ostringstream o;
-    o << kAgentHead << "<resource-agent name=\"servicegroup\" version=\"" << xml_escape(version) << "\">\n"
+    o << kAgentHead << "<resource-agent name=\"servicegroup\" version=\"" << xml_text(version, true) << "\">\n"
       << kAgentDesc << "<parameters>\n";
     for (const auto& p : table()) {
         o << "<parameter name=\"" << p.name << "\"" << (p.required ? " required=\"1\"" : "") << " reloadable=\""
@@ -357,7 +347,7 @@ std::string agent_metadata(const std::string& version) {
         o << "</shortdesc>\n";
         o << "<content type=\"" << content_type(p) << "\"";
         const char* def = p.agent_default ? p.agent_default : p.default_text;
-        if (def) o << " default=\"" << xml_escape(def) << "\"";
+        if (def) o << " default=\"" << xml_text(def, true) << "\"";
         o << "/>\n</parameter>\n";
         if (&p != &table().back()) o << "\n";
     }

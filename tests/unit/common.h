@@ -5,6 +5,8 @@
 #include <cppunit/extensions/HelperMacros.h>
 
 #include <string>
+#include <variant>
+#include <vector>
 
 #include "core/address.h"
 
@@ -21,5 +23,15 @@ inline ServiceAddress addr(const std::string& text) {
     CPPUNIT_ASSERT_MESSAGE("test bug: bad address " + text + ": " + why, a.has_value());
     return *a;
 }
+
+// The effects of type T in a step's list (a Member's or the address
+// sequencer's: any vector of std::variant), in order.
+template <class T, class List> std::vector<T> all(const List& fx) {
+    std::vector<T> v;
+    for (const auto& e : fx)
+        if (const T* x = std::get_if<T>(&e)) v.push_back(*x);
+    return v;
+}
+template <class T, class List> std::size_t count(const List& fx) { return all<T>(fx).size(); }
 
 }  // namespace rais::test

@@ -15,9 +15,12 @@
 
 #include "daemon/kernel/address_backend.h"
 #include "daemon/kernel/address_sequencer.h"
+#include "unit/common.h"
 
 using namespace rais;
 using namespace rais::kernel;
+using rais::test::all;
+using rais::test::count;
 
 namespace {
 
@@ -71,13 +74,6 @@ public:
     AddressTable table_;
 };
 
-template <class T> std::vector<T> all(const Effects& fx) {
-    std::vector<T> v;
-    for (const auto& e : fx)
-        if (const T* x = std::get_if<T>(&e)) v.push_back(*x);
-    return v;
-}
-template <class T> std::size_t count(const Effects& fx) { return all<T>(fx).size(); }
 template <class T> T one(const Effects& fx) {
     auto v = all<T>(fx);
     CPPUNIT_ASSERT_EQUAL(std::size_t(1), v.size());

@@ -42,14 +42,6 @@ inline MemberSetup setup(std::uint32_t node) {
     return s;
 }
 
-template <class T> std::vector<T> all(const Effects& fx) {
-    std::vector<T> v;
-    for (const auto& e : fx)
-        if (const T* x = std::get_if<T>(&e)) v.push_back(*x);
-    return v;
-}
-
-template <class T> std::size_t count(const Effects& fx) { return all<T>(fx).size(); }
 
 // The messages a member multicast, decoded: a member must never send what
 // its peers would drop.
