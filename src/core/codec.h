@@ -64,7 +64,9 @@ struct InfoMsg {
 struct AcquireMsg {
     std::uint32_t leader = 0, dest = 0;
     ServiceAddress address;
-    bool handover = false;       // the old holder still serves: no ARP probe
+    // No ARP probe: the old holder still serves (handover), or fencing
+    // confirmed the last holder down (nothing can answer one).
+    bool handover = false;
     std::string reason;
 };
 

@@ -104,7 +104,9 @@ void Member::send(Message m, std::string what) {
         return;
     }
     const bool snapshot = std::holds_alternative<InfoMsg>(m);
-    fx_->push_back(out::Send{std::move(bytes), std::move(what), snapshot});
+    const bool assignment = std::holds_alternative<AcquireMsg>(m) || std::holds_alternative<ReleaseMsg>(m) ||
+                            std::holds_alternative<BatchMsg>(m);
+    fx_->push_back(out::Send{std::move(bytes), std::move(what), snapshot, assignment});
 }
 
 Effects Member::step(double now, const Input& input) {
@@ -781,7 +783,15 @@ void Member::maybe_plan(double now) {
             dests.push_back(d.node_id);
             batches[d.node_id] = BatchMsg{self_.node, d.node_id, {}};
         }
-        batches[d.node_id].items.push_back({d.action == Action::Acquire, d.address, d.handover, d.reason});
+        // No ARP probe on a handover (the old holder still serves) or when
+        // fencing confirmed the last holder down: nothing can answer it.
+        bool no_probe = d.handover;
+        std::string reason = d.reason;
+        if (d.action == Action::Acquire && peers_.take_confirmed_gone(now, d.address) && !no_probe) {
+            no_probe = true;
+            reason += "; no ARP probe: fencing confirmed its last holder down";
+        }
+        batches[d.node_id].items.push_back({d.action == Action::Acquire, d.address, no_probe, reason});
     }
     for (std::uint32_t dest : dests) {
         BatchMsg& b = batches[dest];

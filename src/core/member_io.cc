@@ -27,6 +27,7 @@ const char* to_string(EventKind k) {
     case EventKind::Leader: return "leader";
     case EventKind::DnsUpdate: return "dns_update";
     case EventKind::DnsFailed: return "dns_failed";
+    case EventKind::Failover: return "failover";
     }
     return "?";
 }

@@ -35,7 +35,8 @@ const char* to_string(ChangeReason r);
 
 enum class EventKind : std::uint8_t {
     Acquire, Release, AcquireFailed, ReleaseFailed, TestFailed, TestRecovered, CannotAssign,
-    Orphaned, Expired, Leader, DnsUpdate, DnsFailed
+    Orphaned, Expired, Leader, DnsUpdate, DnsFailed,
+    Failover,   // the shell's breakdown of a failover this host took part in (issue 13)
 };
 const char* to_string(EventKind k);
 
@@ -132,6 +133,8 @@ struct Send {                               // multicast to the group, agreed or
     // An Info: a full snapshot of this member's state that makes any Info
     // not yet sent obsolete, so the shell may send only the newest one.
     bool snapshot = false;
+    // An Acquire, Release or Batch of the leader: the shell times failovers by it.
+    bool assignment = false;
 };
 struct Plumb {                              // add the address; answer with ActionDone
     ServiceAddress address;

@@ -107,6 +107,7 @@ void PeerTable::depart(double now, const Peer& p, ChangeReason why, const in::Me
     } else if (fencing_active_ && fenced_at_.count(nm) && now - fenced_at_[nm] < kFenceMemory) {
         log(fx, LogLevel::Notice, nm + " left the membership (" + std::string(to_string(why)) +
                                         ") after fencing confirmed it down; its addresses may move at once");
+        for (const auto& h : hv.serving) fenced_serving_[h.address] = now;
     } else if (fencing_active_) {
         d.until = kNever;
         d.awaiting_fence = true;
@@ -199,6 +200,7 @@ void PeerTable::on_fenced(double now, const in::Fenced& f, Effects& fx) {
         if (!(f.node && d.node == f.node) && !(!f.name.empty() && d.name == f.name)) continue;
         if (d.awaiting_fence)
             log(fx, LogLevel::Notice, "fencing confirmed " + d.name + " down; its addresses may move");
+        for (const auto& h : d.serving) fenced_serving_[h.address] = now;
         departed_.erase(it);
         return;
     }
@@ -209,6 +211,12 @@ void PeerTable::on_fenced(double now, const in::Fenced& f, Effects& fx) {
     fenced_at_[name] = now;
     for (auto it = fenced_at_.begin(); it != fenced_at_.end();)
         it = now - it->second >= kFenceMemory ? fenced_at_.erase(it) : std::next(it);
+}
+
+bool PeerTable::take_confirmed_gone(double now, const ServiceAddress& a) {
+    for (auto it = fenced_serving_.begin(); it != fenced_serving_.end();)
+        it = now - it->second >= kFenceMemory ? fenced_serving_.erase(it) : std::next(it);
+    return fenced_serving_.erase(a) > 0;
 }
 
 void PeerTable::on_fencing_mode(const in::FencingMode& f, Effects& fx) {

@@ -82,6 +82,11 @@ public:
     // Reports strays, ends restart_grace waits.
     void on_tick(double now, Effects& fx);
     void on_fenced(double now, const in::Fenced& f, Effects& fx);
+    // True when a's last holder is a departed host that fencing confirmed
+    // down (within the fence memory): nothing can answer an ARP probe for
+    // it, so its next holder skips the probe (issue 13). Once per address:
+    // take_confirmed_gone forgets it.
+    bool take_confirmed_gone(double now, const ServiceAddress& a);
     void on_fencing_mode(const in::FencingMode& f, Effects& fx);
     // This process was stopped or starved: nobody is judged silent until it
     // has listened again for a while.
@@ -141,6 +146,7 @@ private:
     // our side and take addresses the other side still serves.
     std::set<std::uint32_t> awaited_nodes_;
     std::map<std::string, double> fenced_at_;  // node name -> when fencing confirmed it (may precede its departure)
+    std::map<ServiceAddress, double> fenced_serving_;  // served by a host confirmed down -> when confirmed
     std::map<std::uint32_t, std::string> names_;    // node id -> name, learned from Infos
     double listening_since_ = 0;                    // end of our last stall
     double own_info_at_ = 0;                        // when our own last Info came back

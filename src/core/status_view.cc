@@ -105,6 +105,34 @@ void add_members(JsonBuilder* b, const MemberStatus& st, const GroupConfig& cfg)
     json_builder_end_array(b);
 }
 
+// "last_failover": the breakdown of the last failover this host took part
+// in; each step in ms after the departure confchg, null when it did not
+// happen here.
+void add_failover(JsonBuilder* b, const FailoverBreakdown& f) {
+    json_builder_set_member_name(b, "last_failover");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "departed");
+    json_builder_begin_array(b);
+    for (const auto& d : f.departed) json_builder_add_string_value(b, d.c_str());
+    json_builder_end_array(b);
+    member(b, "ring", static_cast<std::int64_t>(f.ring));
+    member(b, "addresses", static_cast<std::int64_t>(f.addresses));
+    member(b, "failed", static_cast<std::int64_t>(f.failed));
+    member(b, "complete", f.complete);
+    json_builder_set_member_name(b, "ms");
+    json_builder_begin_object(b);
+    auto ms = [b](const char* key, const std::optional<double>& v) {
+        json_builder_set_member_name(b, key);
+        if (v) json_builder_add_double_value(b, *v);
+        else json_builder_add_null_value(b);
+    };
+    for (std::size_t i = 0; i < kFailoverSteps; ++i) ms(key_of(static_cast<FailoverStep>(i)), f.at[i]);
+    ms("first_announced", f.first_announced);
+    ms("first_done", f.first_done);
+    json_builder_end_object(b);
+    json_builder_end_object(b);
+}
+
 // The "status" object: what the view does not say.
 void add_status(JsonBuilder* b, const StatusInput& in) {
     const MemberStatus& st = in.member;
@@ -156,6 +184,8 @@ void add_status(JsonBuilder* b, const StatusInput& in) {
         member(b, "last", in.shell.dns_last);
         json_builder_end_object(b);
     }
+    if (!in.shell.quiesce_error.empty()) member(b, "quiesce_error", in.shell.quiesce_error);
+    if (in.shell.last_failover) add_failover(b, *in.shell.last_failover);
     json_builder_end_object(b);
 }
 
@@ -201,6 +231,9 @@ std::string status_text(const StatusInput& in) {
              " (peers would have dropped them: a bug, see the log)\n";
     if (!in.shell.reload_error.empty()) o += "  last reload REFUSED: " + in.shell.reload_error + "\n";
     if (!in.shell.quiesce_error.empty()) o += "  quiesce flag NOT saved: " + in.shell.quiesce_error + "\n";
+    if (in.shell.last_failover)
+        o += "  last failover: " + in.shell.last_failover->line().substr(std::string("failover breakdown: ").size()) +
+             " (ms after the departure confchg)\n";
     return o;
 }
 

@@ -13,9 +13,11 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "core/config.h"
+#include "core/failover_trace.h"
 #include "core/member.h"
 #include "core/model.h"
 
@@ -40,6 +42,7 @@ struct ShellStatus {
     std::string reload_error;
     std::string dns_last;        // the last DNS exchange: time, read/update, result ("" = none yet)
     std::string quiesce_error;   // the quiesce flag could not be written or removed ("" = fine)
+    std::optional<FailoverBreakdown> last_failover;   // the last failover this host took part in
 };
 
 // Everything one status rendering reads. `config` is the running one (the

@@ -168,25 +168,25 @@ int Daemon::run() {
         return 1;
     }
     std::string err;
-    AddressBackendOptions bo;
-    bo.nic = cfg_.nic;
-    bo.arp_probe_ms = cfg_.arp_probe_ms;
-    bo.announce_interval = cfg_.announce_interval;
-    bo.hook = cfg_.hook;
     AddressBackend::Callbacks bcb;
     bcb.done = [this](const ServiceAddress& a, bool acquire, bool ok, const std::string& detail) {
         if (releasing_on_exit_ > 0 && !acquire) {
             if (--releasing_on_exit_ == 0) quit(1);
             return;
         }
+        if (acquire) trace_.done(now(), a, ok);
         feed(in::ActionDone{a, acquire, ok, detail});
+    };
+    bcb.step = [this](const ServiceAddress& a, AcquireStep s, double at) {
+        trace_.step(at, a, failover_step(s));
+        report_failover();
     };
     bcb.lost = [this](const ServiceAddress& a, const std::string& why) { feed(in::AddressLost{a, why}); };
     // A group address the administrator configured permanently appeared or
     // went away (rule 4.10): the core treats it as held, never ours to move.
     bcb.fixed = [this](const ServiceAddress& a, bool present) { feed(in::Fixed{a, present}); };
     bcb.log = log_text;
-    backend_ = AddressBackend::create(bo, bcb, &err);
+    backend_ = AddressBackend::create(backend_options(), bcb, &err);
     if (!backend_) {
         log_text(LogLevel::Error, "address backend: " + err);
         return 1;
@@ -199,6 +199,7 @@ int Daemon::run() {
     };
     ccb.lost = [this](const std::string& why) { on_corosync_lost(why); };
     ccb.log = log_text;
+    ccb.drained = [this] { trace_.sent(now()); };
     cpg_ = std::make_unique<CpgTransport>(cfg_.group, ccb);
     if (!cpg_->open(&err)) {
         log_text(LogLevel::Error, err);
@@ -384,6 +385,7 @@ void Daemon::commit_reload(const GroupConfig& next, const std::vector<std::strin
     // Validated like the start; a failure now means a file changed since.
     if (dns_changed && !start_dns(&err)) log_text(LogLevel::Error, "SIGHUP: " + err + "; DNS updates stop");
     if (load_changed) start_load_meter();
+    if (changed.any({Param::ArpProbeMs, Param::AnnounceInterval, Param::Hook})) backend_->reconfigure(backend_options());
     if (snmp_changed && !start_notifier(&err, snmp_peers))
         log_text(LogLevel::Error, "SIGHUP: " + err + "; no SNMP traps");
 }
@@ -465,9 +467,69 @@ void Daemon::publish_attributes() {
     pacemaker_->publish("role", role);
 }
 
+AddressBackendOptions Daemon::backend_options() const {
+    AddressBackendOptions bo;
+    bo.nic = cfg_.nic;
+    bo.arp_probe_ms = cfg_.arp_probe_ms;
+    bo.announce_interval = cfg_.announce_interval;
+    bo.hook = cfg_.hook;
+    return bo;
+}
+
+FailoverStep Daemon::failover_step(AcquireStep s) {
+    switch (s) {
+    case AcquireStep::ProbeSent: return FailoverStep::ProbeSent;
+    case AcquireStep::ProbeSettled: return FailoverStep::ProbeSettled;
+    case AcquireStep::Plumbed: return FailoverStep::Plumbed;
+    case AcquireStep::Announced: return FailoverStep::Announced;
+    }
+    return FailoverStep::Done;
+}
+
+// What the failover trace learns from an input before the Member sees it.
+void Daemon::observe(const Input& in) {
+    double t = now();
+    if (auto* m = std::get_if<in::Membership>(&in)) {
+        std::vector<std::string> departed;
+        auto nodes = nodelist();
+        for (const auto& [p, why] : m->left) {
+            if (why != ChangeReason::NodeDown && why != ChangeReason::ProcDown) continue;
+            std::string name = "node" + std::to_string(p.node);
+            for (const auto& [id, n] : nodes)
+                if (id == p.node) name = n;
+            departed.push_back(name);
+        }
+        trace_.membership(t, m->ring, departed);
+    } else if (auto* q = std::get_if<in::Quorum>(&in)) {
+        trace_.quorum(t, q->ring, q->quorate);
+    } else if (std::holds_alternative<in::Fenced>(in)) {
+        trace_.fenced(t);
+    } else if (std::holds_alternative<in::Tick>(in)) {
+        trace_.tick(t);
+    }
+}
+
+// A closed failover breakdown goes to the log and, as a `failover` event,
+// to raisctl events, the alert agents and the traps.
+void Daemon::report_failover() {
+    auto b = trace_.take_closed();
+    if (!b || !member_) return;
+    std::string departed;
+    for (const auto& d : b->departed) departed += (departed.empty() ? "" : ",") + d;
+    Event ev;
+    ev.kind = EventKind::Failover;
+    ev.time = now();
+    ev.group = cfg_.group;
+    ev.node = departed;
+    ev.reason = b->line() + " (ms after the departure confchg on " + member_->name() + ")";
+    effect(out::Emit{ev});
+}
+
 void Daemon::feed(const Input& in) {
     if (!member_ || lost_) return;
+    observe(in);
     apply(member_->step(now(), in));
+    report_failover();
     arm_timer();
     publish_attributes();
     if (!member_->is_leader()) dns_->follow();
@@ -477,7 +539,9 @@ void Daemon::feed(const Input& in) {
 void Daemon::arm_timer() {
     if (!member_ || quitting_) return;
     if (timer_) g_source_remove(timer_);
-    double wait = member_->next_wake() - now();
+    double wake = member_->next_wake();
+    if (auto t = trace_.next_wake()) wake = std::min(wake, *t);
+    double wait = wake - now();
     guint ms = wait <= 0 ? 0 : static_cast<guint>(std::ceil(wait * 1000));
     timer_ = g_timeout_add(ms, [](gpointer p) -> gboolean {
         auto* self = static_cast<Daemon*>(p);
@@ -493,7 +557,10 @@ void Daemon::apply(Effects fx) {
 
 void Daemon::effect(out::Send& s) {
     if (!s.snapshot) {
+        if (s.assignment) trace_.planned(now());
         cpg_->send(std::move(s.bytes));
+        // Queued behind corosync's TRY_AGAIN: "sent" comes with the drain.
+        if (s.assignment && cpg_->queued() == 0) trace_.sent(now());
         return;
     }
     // An Info is a full snapshot that replaces the one before: when one
@@ -511,7 +578,10 @@ void Daemon::effect(out::Send& s) {
         }, this);
 }
 
-void Daemon::effect(const out::Plumb& p) { backend_->acquire(p.address, p.probe, p.lifetime); }
+void Daemon::effect(const out::Plumb& p) {
+    trace_.ordered(now(), p.address);
+    backend_->acquire(p.address, p.probe, p.lifetime);
+}
 void Daemon::effect(const out::Unplumb& u) { backend_->release(u.address); }
 void Daemon::effect(const out::Refresh& r) { backend_->refresh(r.addresses, r.lifetime); }
 void Daemon::effect(const out::DnsPublish& d) { dns_->publish(d.addresses); }
@@ -617,6 +687,7 @@ ControlResponse Daemon::status(bool json) {
     shell.reload_error = reload_error_;
     if (const auto& last = dns_->last()) shell.dns_last = wall_time(last->wall_us) + " " + last->text;
     shell.quiesce_error = quiesce_error_;
+    shell.last_failover = trace_.last();
     StatusInput in{st, v, cfg_, shell, t};
     return ControlResponse{0, json ? status_json(in) : status_text(in), ""};
 }

@@ -17,6 +17,7 @@
 
 #include "common/control_protocol.h"
 #include "core/config.h"
+#include "core/failover_trace.h"
 #include "core/member.h"
 #include "core/status_view.h"
 #include "daemon/kernel/address_backend.h"
@@ -69,6 +70,10 @@ private:
     void effect(const out::Reply& r);
     void effect(const out::Exit& x);
     void arm_timer();
+    void observe(const Input& in);
+    void report_failover();
+    static FailoverStep failover_step(AcquireStep s);
+    AddressBackendOptions backend_options() const;
     void quit(int code);
     void on_corosync_lost(const std::string& why);
     void reload();
@@ -129,6 +134,7 @@ private:
     bool lost_ = false;                           // corosync went away: release and leave
     std::size_t releasing_on_exit_ = 0;
     std::uint64_t plan_seed_ = 1;
+    FailoverTrace trace_;                         // the failover under way on this host, and the last one
 };
 
 }  // namespace rais

@@ -17,8 +17,58 @@
 # the token (tb_wait_links_settled); until then losing it forms a new ring
 # (same members).
 
+# tb__profile_keys FILE: the "key: value" lines of FILE's totem section
+# (comments dropped), each prefixed with "totem " when directly in totem or
+# "interface " when in its interface subsection (knet's per-link keys, such
+# as knet_ping_timeout: corosync reads them only there). Fails when FILE
+# has no totem key, or other nested sections than interface.
+tb__profile_keys() {
+    awk '
+        { sub(/#.*/, ""); gsub(/^[ \t]+|[ \t]+$/, "") }
+        $0 == "" { next }
+        depth == 0 && /^totem[ \t]*\{$/ { depth = 1; seen = 1; next }
+        depth == 0 { next }
+        depth == 1 && /^interface[ \t]*\{$/ { depth = 2; next }
+        /\{$/ { bad = 1; depth++; next }
+        /^\}$/ { depth--; next }
+        /^[a-z_0-9]+:[ \t]*[^ \t]/ {
+            if (depth == 1) { print "totem " $0; n++ }
+            else if (depth == 2 && $1 != "linknumber:") print "interface " $0
+        }
+        END { if (!seen || n == 0 || depth != 0 || bad) exit 1 }' "$1"
+}
+
+# tb__profile_setup NAME TOKEN_SET: with a NAME, read the totem keys of the
+# shipped examples/corosync-NAME.conf (NAME with a slash: that file) into
+# $TB_DIR/totem-profile and its interface keys into
+# $TB_DIR/interface-profile, so that the tests run exactly what ships; its
+# token replaces the default one unless --token was given (TOKEN_SET=1).
+# Without a NAME, no profile.
+tb__profile_setup() {
+    local name=$1 f t keys
+    : >"$TB_DIR/totem-profile"
+    : >"$TB_DIR/interface-profile"
+    [ -n "$name" ] || return 0
+    case $name in
+        */*) f=$name ;;
+        *[!a-z0-9-]*) tb__err "bad profile name '$name'"; return 1 ;;
+        *) f="${TB__SELF%/*}/../../examples/corosync-$name.conf" ;;
+    esac
+    [ -r "$f" ] || { tb__err "no profile $f"; return 1; }
+    keys=$(tb__profile_keys "$f") || { tb__err "$f: no totem keys, or a section the testbed cannot merge"; return 1; }
+    echo "$keys" | sed -n 's/^totem //p' >"$TB_DIR/totem-profile"
+    echo "$keys" | sed -n 's/^interface //p' >"$TB_DIR/interface-profile"
+    echo "$name" >"$TB_DIR/profile"
+    t=$(awk -F: '$1 == "token" { gsub(/[ \t]/, "", $2); print $2 }' "$TB_DIR/totem-profile")
+    if [ "$2" = 0 ] && [ -n "$t" ]; then
+        case $t in *[!0-9]*) tb__err "$f: bad token '$t'"; return 1 ;; esac
+        echo "$t" >"$TB_DIR/token"
+    fi
+    return 0
+}
+
 tb__write_conf() {
-    local i=$1 hd="$TB_DIR/h$1" j l conf o
+    local i=$1 hd="$TB_DIR/h$1" j l conf o k
     conf="$hd/fs/etc/corosync/corosync.conf"
     {
         echo "# written by tests/cluster/testbed.sh for host h$i"
@@ -29,12 +79,22 @@ tb__write_conf() {
         echo "    token: $(cat "$TB_DIR/token")"
         echo "    crypto_cipher: none"
         echo "    crypto_hash: none"
+        # The profile's keys but token (above) and those --totem sets.
+        while IFS= read -r o; do
+            k=${o%%:*}
+            [ "$k" = token ] && continue
+            grep -q "^$k:" "$TB_DIR/totem-extra" 2>/dev/null && continue
+            echo "    $o"
+        done <"$TB_DIR/totem-profile"
         while IFS= read -r o; do
             [ -n "$o" ] && echo "    $o"
         done <"$TB_DIR/totem-extra"
         for ((l = 0; l < $(tb__nlinks); l++)); do
             echo "    interface {"
             echo "        linknumber: $l"
+            while IFS= read -r o; do
+                [ -n "$o" ] && echo "        $o"
+            done <"$TB_DIR/interface-profile"
             echo "    }"
         done
         echo "}"

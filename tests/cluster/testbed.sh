@@ -63,7 +63,12 @@
 #
 # Functions (HOST is I, hI or rais-hI; tb_exec also takes cl and br):
 #   tb_create N [--links 1|2] [--token MS] [--totem 'key: value']...
-#             [--no-corosync] [--timeout S] [--pacemaker ...] [--install DIR]
+#             [--profile NAME] [--no-corosync] [--timeout S] [--pacemaker ...]
+#             [--install DIR]
+#                        --profile NAME: the totem keys of the shipped
+#                        examples/corosync-NAME.conf (e.g. fast; its
+#                        interface keys go to every link); --token and
+#                        --totem override them.
 #                        build the testbed, start corosync on every host and
 #                        wait until every host sees N members. Registers
 #                        tb_destroy on EXIT (an EXIT trap set before is kept
@@ -243,7 +248,7 @@ tb_require() {
 # ---------------------------------------------------------------- create
 
 tb_create() {
-    local n="" links=1 token=1000 start=1 i l t0 t1 extra=()
+    local n="" links=1 token=1000 token_set=0 profile="" start=1 i l t0 t1 extra=()
     local timeout=$TB_WAIT pcmk=0 install=${TB_INSTALL:-${TB_OVERLAY:-}} props=() ptimeout=60
     while [ $# -gt 0 ]; do
         case $1 in
@@ -254,8 +259,10 @@ tb_create() {
             --pcmk-timeout) ptimeout=$2; shift 2 ;;
             --links) links=$2; shift 2 ;;
             --links=*) links=${1#*=}; shift ;;
-            --token) token=$2; shift 2 ;;
-            --token=*) token=${1#*=}; shift ;;
+            --token) token=$2; token_set=1; shift 2 ;;
+            --token=*) token=${1#*=}; token_set=1; shift ;;
+            --profile) profile=$2; shift 2 ;;
+            --profile=*) profile=${1#*=}; shift ;;
             --totem) extra+=("$2"); shift 2 ;;
             --no-corosync) start=0; shift ;;
             --timeout) timeout=$2; shift 2 ;;
@@ -312,6 +319,8 @@ tb_create() {
     echo "$links" >"$TB_DIR/nlinks"
     echo "$token" >"$TB_DIR/token"
     printf '%s\n' "${extra[@]}" >"$TB_DIR/totem-extra"
+    tb__profile_setup "$profile" "$token_set" || tb__fatal "tb_create: --profile '$profile'"
+    token=$(cat "$TB_DIR/token")
     echo "$ptimeout" >"$TB_DIR/pcmk-timeout"
     if [ "$pcmk" = 1 ] || [ -n "$install" ]; then
         tb__install_setup "$install" || tb__fatal "cannot set up the install overlay"

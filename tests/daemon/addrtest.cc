@@ -4,7 +4,10 @@
 // checks that the backend attaches there and not to the global context.
 //
 //   addrtest [--nic IF] [--probe-ms N] [--announce-interval S] [--hook PATH]
-//            [--hook-timeout S] [--quiet] 'STEP; STEP; ...'
+//            [--hook-timeout S] [--quiet] [--steps] 'STEP; STEP; ...'
+//
+// --steps prints every milestone of an acquire (Callbacks::step: probe
+// sent, probe settled, netlink acknowledged, announced).
 //
 // Steps (they run in order; acquire and release do not wait for their
 // answer, so several can be in flight; use sync to wait):
@@ -99,13 +102,17 @@ public:
     Runner(GMainContext* ctx, GMainLoop* loop, std::vector<std::vector<std::string>> steps)
         : ctx_(ctx), loop_(loop), steps_(std::move(steps)) {}
 
-    bool start(AddressBackendOptions opts, bool quiet) {
+    bool start(AddressBackendOptions opts, bool quiet, bool steps) {
         AddressBackend::Callbacks cb;
         cb.done = [this](const ServiceAddress& a, bool acquire, bool ok, const std::string& detail) {
             on_done(a, acquire, ok, detail);
         };
         cb.lost = [this](const ServiceAddress& a, const std::string& why) { on_lost(a, why); };
         cb.fixed = [this](const ServiceAddress& a, bool present) { on_fixed(a, present); };
+        if (steps)
+            cb.step = [](const ServiceAddress& a, rais::AcquireStep s, double) {
+                say("step " + a.str() + " " + rais::to_string(s));
+            };
         cb.log = [quiet](rais::LogLevel level, const std::string& text) {
             if (!quiet || level > rais::LogLevel::Debug) say("log[" + std::to_string(static_cast<int>(level)) + "] " + text);
         };
@@ -199,6 +206,7 @@ private:
         if (cmd == "destroy") {
             backend_.reset();
             waiting_.clear();  // answers never come now
+            outstanding_ = 0;
             say("backend destroyed");
         } else if ((cmd == "acquire" || cmd == "release") && w.size() >= 2) {
             auto a = addr(w[1]);
@@ -207,6 +215,7 @@ private:
             bool acquire = cmd == "acquire";
             if (o.count("expect")) expect_[{*a, acquire}].push_back(o["expect"] == "ok");
             ++waiting_[{*a, acquire}];
+            ++outstanding_;
             if (acquire)
                 backend_->acquire(*a, o.count("probe") ? o["probe"] != "0" : false,
                                   o.count("lifetime") ? std::atof(o["lifetime"].c_str()) : 30);
@@ -285,11 +294,8 @@ private:
         }
     }
 
-    int outstanding() const {
-        int n = 0;
-        for (const auto& [k, v] : waiting_) n += v;
-        return n;
-    }
+    // Counted, not summed: a sync on 1024 answers must not cost 1024 map walks.
+    int outstanding() const { return outstanding_; }
 
     void resume() {
         wait_ = Wait::None;
@@ -324,7 +330,10 @@ private:
         say(std::string("done ") + (acquire ? "acquire " : "release ") + a.str() + (ok ? " ok" : " FAILED") +
             (detail.empty() ? "" : ": " + detail));
         auto key = std::make_pair(a, acquire);
-        if (waiting_[key] > 0) --waiting_[key];
+        if (waiting_[key] > 0) {
+            --waiting_[key];
+            --outstanding_;
+        }
         auto& ex = expect_[key];
         if (!ex.empty()) {
             bool want = ex.front();
@@ -364,6 +373,7 @@ private:
     SourcePtr step_source_, timer_;
     rais::GObjectPtr<GSubprocess> proc_;
     std::map<std::pair<ServiceAddress, bool>, int> waiting_;
+    int outstanding_ = 0;            // the sum of waiting_
     std::map<std::pair<ServiceAddress, bool>, std::deque<bool>> expect_;
     std::set<ServiceAddress> lost_;
     int failures_ = 0;
@@ -372,7 +382,7 @@ private:
 int usage() {
     std::fprintf(stderr,
                  "usage: addrtest [--nic IF] [--probe-ms N] [--announce-interval S] [--hook PATH]\n"
-                 "                [--hook-timeout S] [--quiet] 'STEP; STEP; ...'\n"
+                 "                [--hook-timeout S] [--quiet] [--steps] 'STEP; STEP; ...'\n"
                  "steps: acquire ADDR [probe=0|1] [lifetime=S] [expect=ok|fail]; release ADDR [expect=...];\n"
                  "       refresh ADDR[,ADDR] lifetime=S; present ADDR[,ADDR]; permanent ADDR[,ADDR]; iface ADDR;\n"
                  "       wait S; sync [S]; lost ADDR [within=S]; fixed ADDR present=0|1 [within=S]; sh COMMAND;\n"
@@ -385,7 +395,7 @@ int usage() {
 int main(int argc, char** argv) {
     g_start = g_get_monotonic_time();
     AddressBackendOptions opts;
-    bool quiet = false;
+    bool quiet = false, steps_shown = false;
     std::string script;
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
@@ -402,6 +412,8 @@ int main(int argc, char** argv) {
             opts.hook_timeout = std::atof(value().c_str());
         } else if (arg == "--quiet") {
             quiet = true;
+        } else if (arg == "--steps") {
+            steps_shown = true;
         } else if (arg == "-h" || arg == "--help") {
             return usage();
         } else {
@@ -421,7 +433,7 @@ int main(int argc, char** argv) {
     {
         std::unique_ptr<GMainLoop, LoopDeleter> loop(g_main_loop_new(ctx.get(), FALSE));
         Runner runner(ctx.get(), loop.get(), std::move(steps));
-        if (!runner.start(opts, quiet)) {
+        if (!runner.start(opts, quiet, steps_shown)) {
             g_main_context_pop_thread_default(ctx.get());
             return 2;
         }

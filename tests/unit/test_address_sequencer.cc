@@ -85,6 +85,12 @@ template <class T> std::size_t index_of(const Effects& fx) {
         if (std::holds_alternative<T>(fx[i])) return i;
     return fx.size();
 }
+std::vector<AcquireStep> steps_of(const Effects& fx, const std::string& a) {
+    std::vector<AcquireStep> out;
+    for (const auto& s : all<out::Step>(fx))
+        if (s.addr.str() == a) out.push_back(s.step);
+    return out;
+}
 bool logged(const Effects& fx, const std::string& text) {
     for (const auto& l : all<out::Log>(fx))
         if (l.text.find(text) != std::string::npos) return true;
@@ -97,6 +103,7 @@ class AddressSequencerTest : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE(AddressSequencerTest);
     CPPUNIT_TEST(testAcquireV4);
     CPPUNIT_TEST(testAcquireV6);
+    CPPUNIT_TEST(testNoProbeMeansNoDad);
     CPPUNIT_TEST(testProbeAnswered);
     CPPUNIT_TEST(testDadFailed);
     CPPUNIT_TEST(testHookFailure);
@@ -106,6 +113,11 @@ class AddressSequencerTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testQueuedAfterRelease);
     CPPUNIT_TEST(testRefreshSkipsPermanent);
     CPPUNIT_TEST(testAnnounceRepeats);
+    CPPUNIT_TEST(testBatchSharesOneDeadline);
+    CPPUNIT_TEST(testSteps);
+    CPPUNIT_TEST(testReconfigure);
+    CPPUNIT_TEST(testAnnouncementsJoin);
+    CPPUNIT_TEST(testLateProbeKeepsFullWindow);
     CPPUNIT_TEST_SUITE_END();
 
     FakeKernel kernel_;
@@ -199,6 +211,21 @@ public:
         CPPUNIT_ASSERT(index_of<out::Announce>(fx) < index_of<out::Done>(fx));
         CPPUNIT_ASSERT(one<out::Done>(fx).ok);
         CPPUNIT_ASSERT_EQUAL(std::string("2001:2::10/64"), one<out::Announce>(fx).addr.str());
+    }
+
+    // DAD is IPv6's probe: an acquire without a probe (a handover, whose old
+    // holder would fail DAD by answering; a confirmed fence) plumbs with
+    // IFA_F_NODAD and is announced at once; IPv4 never asks for it.
+    void testNoProbeMeansNoDad() {
+        CPPUNIT_ASSERT(!one<out::Add>(step(in::Acquire{addr("2001:2::10/64"), true, 30})).nodad);
+        ServiceAddress a = addr("2001:2::11/64");
+        Effects fx = step(in::Acquire{a, false, 30});
+        out::Add add = one<out::Add>(fx);
+        CPPUNIT_ASSERT(add.nodad);
+        kernel_.add("2001:2::11/64");   // not tentative
+        fx = step(in::Added{add.key, add.op, 0, "", ""});
+        CPPUNIT_ASSERT(one<out::Done>(fx).ok);
+        CPPUNIT_ASSERT(!one<out::Add>(step(in::Acquire{addr("198.18.0.12/24"), false, 30})).nodad);
     }
 
     void testProbeAnswered() {
@@ -386,6 +413,185 @@ public:
         }
         CPPUNIT_ASSERT_EQUAL(std::size_t(1), count<out::Announce>(fx));
         CPPUNIT_ASSERT_EQUAL(std::size_t(0), count<out::Wake>(fx));
+    }
+
+    // A leader's Batch: the probes of one round share one deadline, their
+    // Adds leave in one step, their ACKs come back in one step and the
+    // announcements repeat on one timer.
+    void testBatchSharesOneDeadline() {
+        in::AcquireBatch batch;
+        for (unsigned i = 2; i < 252; ++i)
+            batch.list.push_back(in::Acquire{addr("198.18.0." + std::to_string(i) + "/24"), true, 30});
+        Effects fx = step(batch);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(250), count<out::ProbeStart>(fx));
+        CPPUNIT_ASSERT_EQUAL(std::size_t(0), count<out::Add>(fx));
+        CPPUNIT_ASSERT_DOUBLES_EQUAL(now_ + 0.05, one<out::Wake>(fx).at, 1e-9);
+
+        // Half the window later another acquire starts its own full window.
+        now_ += 0.025;
+        fx = step(in::Acquire{addr("198.18.0.252/24"), true, 30});
+        CPPUNIT_ASSERT_DOUBLES_EQUAL(now_ + 0.025, one<out::Wake>(fx).at, 1e-9);  // the round's comes first
+
+        now_ += 0.0245;  // short of the round's deadline (beyond the timer slack): nothing yet
+        fx = step(in::Tick{});
+        CPPUNIT_ASSERT_EQUAL(std::size_t(0), count<out::Add>(fx));
+        now_ += 0.0005;
+        fx = step(in::Tick{});
+        auto adds = all<out::Add>(fx);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(250), adds.size());  // all of the round at once, the late one not
+        CPPUNIT_ASSERT_EQUAL(std::size_t(250), count<out::ProbeStop>(fx));
+        CPPUNIT_ASSERT_DOUBLES_EQUAL(now_ + 0.025, one<out::Wake>(fx).at, 1e-9);  // the late one's full window
+
+        in::AddedBatch acks;
+        for (const auto& a : adds) {
+            kernel_.add(a.addr.str());
+            acks.list.push_back(in::Added{a.key, a.op, 0, "", ""});
+        }
+        fx = step(acks);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(250), count<out::Announce>(fx));
+        CPPUNIT_ASSERT_EQUAL(std::size_t(250), count<out::Done>(fx));
+        double at = one<out::Wake>(fx).at;
+        CPPUNIT_ASSERT_DOUBLES_EQUAL(now_ + 0.025, at, 1e-9);  // still the late probe first
+        now_ = at;
+        fx = step(in::Tick{});
+        out::Add late = one<out::Add>(fx);
+        CPPUNIT_ASSERT_EQUAL(std::string("198.18.0.252/24"), late.addr.str());
+        // The round's repeats: one timer, every address in one tick.
+        now_ = one<out::Wake>(fx).at;
+        fx = step(in::Tick{});
+        CPPUNIT_ASSERT_EQUAL(std::size_t(250), count<out::Announce>(fx));
+    }
+
+    void testSteps() {
+        const std::string a = "198.18.0.10/24";
+        Effects fx = step(in::Acquire{addr(a), true, 30});
+        out::ProbeStart probe = one<out::ProbeStart>(fx);
+        CPPUNIT_ASSERT(steps_of(fx, a).empty());  // not on the wire yet
+        fx = step(in::ProbesSent{{{probe.key, probe.op}}});
+        CPPUNIT_ASSERT(steps_of(fx, a) == std::vector<AcquireStep>{AcquireStep::ProbeSent});
+        now_ += 0.05;
+        fx = step(in::Tick{});
+        CPPUNIT_ASSERT(steps_of(fx, a) == std::vector<AcquireStep>{AcquireStep::ProbeSettled});
+        out::Add add = one<out::Add>(fx);
+        kernel_.add(a);
+        fx = step(in::Added{add.key, add.op, 0, "", ""});
+        CPPUNIT_ASSERT(steps_of(fx, a) == (std::vector<AcquireStep>{AcquireStep::Plumbed, AcquireStep::Announced}));
+        // Announced once the first announcement is among the effects, before the answer.
+        std::size_t announced = fx.size();
+        for (std::size_t i = 0; i < fx.size(); ++i)
+            if (auto* st = std::get_if<out::Step>(&fx[i]); st && st->step == AcquireStep::Announced) announced = i;
+        CPPUNIT_ASSERT(index_of<out::Announce>(fx) < announced);
+        CPPUNIT_ASSERT(announced < index_of<out::Done>(fx));
+
+        // A probe that could not go out settles at once, never "sent"; a
+        // stale ProbesSent reports nothing.
+        const std::string b = "198.18.0.11/24";
+        fx = step(in::Acquire{addr(b), true, 30});
+        probe = one<out::ProbeStart>(fx);
+        fx = step(in::ProbeSkipped{probe.key, probe.op});
+        CPPUNIT_ASSERT(steps_of(fx, b) == std::vector<AcquireStep>{AcquireStep::ProbeSettled});
+        fx = step(in::ProbesSent{{{probe.key, probe.op}}});
+        CPPUNIT_ASSERT(steps_of(fx, b).empty());
+
+        // No probe (a handover): no probe steps.
+        const std::string c = "198.18.0.12/24";
+        fx = hold(c);
+        CPPUNIT_ASSERT(steps_of(fx, c) == (std::vector<AcquireStep>{AcquireStep::Plumbed, AcquireStep::Announced}));
+        // A failed acquire reports no Plumbed.
+        const std::string d = "198.18.0.13/24";
+        fx = step(in::Acquire{addr(d), false, 30});
+        add = one<out::Add>(fx);
+        fx = step(in::Added{add.key, add.op, EPERM, "Operation not permitted", ""});
+        CPPUNIT_ASSERT(steps_of(fx, d).empty());
+        CPPUNIT_ASSERT(!one<out::Done>(fx).ok);
+    }
+
+    // A reload applies to operations that start afterwards; those under way
+    // finish as they began.
+    void testReconfigure() {
+        ServiceAddress a = addr("198.18.0.10/24"), b = addr("198.18.0.11/24");
+        Effects fx = step(in::Acquire{a, true, 30});
+        one<out::ProbeStart>(fx);
+        double deadline = one<out::Wake>(fx).at;
+
+        SequencerOptions o;
+        o.nic = "ignored";  // the nic stays
+        o.arp_probe_ms = 0;
+        o.announce_interval = 2;
+        o.hook = true;
+        o.hook_command = "/usr/lib/rais/hook";
+        o.hook_timeout = 7;
+        seq_->reconfigure(o);
+
+        fx = step(in::Acquire{b, true, 30});  // probe wanted, but arp_probe_ms is 0 now
+        CPPUNIT_ASSERT_EQUAL(std::size_t(0), count<out::ProbeStart>(fx));
+        out::Add add_b = one<out::Add>(fx);
+        CPPUNIT_ASSERT_EQUAL(kEth0, add_b.ifindex);
+        CPPUNIT_ASSERT_DOUBLES_EQUAL(deadline, one<out::Wake>(fx).at, 1e-9);  // a keeps its window
+
+        now_ = deadline;
+        fx = step(in::Tick{});
+        out::Add add_a = one<out::Add>(fx);
+        kernel_.add(a.str());
+        fx = step(in::Added{add_a.key, add_a.op, 0, "", ""});
+        CPPUNIT_ASSERT_EQUAL(std::size_t(0), count<out::RunHook>(fx));  // began without a hook
+        CPPUNIT_ASSERT(one<out::Done>(fx).ok);
+
+        kernel_.add(b.str());
+        fx = step(in::Added{add_b.key, add_b.op, 0, "", ""});
+        out::RunHook hook = one<out::RunHook>(fx);
+        CPPUNIT_ASSERT_EQUAL(std::string("/usr/lib/rais/hook"), hook.command);
+        CPPUNIT_ASSERT_DOUBLES_EQUAL(7.0, hook.timeout, 1e-9);
+        fx = step(in::HookDone{hook.key, hook.op, true, ""});
+        CPPUNIT_ASSERT(one<out::Done>(fx).ok);
+
+        // a's announcements: after its burst, the new interval.
+        double at = one<out::Wake>(fx).at;
+        for (int i = 0; i < 20 && std::abs(at - now_ - 2) > 1e-6; ++i) {
+            now_ = at;
+            fx = step(in::Tick{});
+            at = one<out::Wake>(fx).at;
+        }
+        CPPUNIT_ASSERT_DOUBLES_EQUAL(now_ + 2, at, 1e-6);
+
+        // Releases started after the reload run the hook too.
+        fx = step(in::Release{a});
+        CPPUNIT_ASSERT_EQUAL(std::string("/usr/lib/rais/hook"), one<out::RunHook>(fx).command);
+    }
+
+    // A probe that waited for room on the link gets its full window from
+    // when it left; the others of the batch keep theirs.
+    void testLateProbeKeepsFullWindow() {
+        in::AcquireBatch batch{{in::Acquire{addr("198.18.0.10/24"), true, 30},
+                                in::Acquire{addr("198.18.0.11/24"), true, 30}}};
+        Effects fx = step(batch);
+        auto probes = all<out::ProbeStart>(fx);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(2), probes.size());
+        double start = now_;
+        fx = step(in::ProbesSent{{{probes[0].key, probes[0].op}}});
+        CPPUNIT_ASSERT_DOUBLES_EQUAL(start + 0.05, one<out::Wake>(fx).at, 1e-9);
+        now_ += 0.01;  // the second left 10 ms late
+        fx = step(in::ProbesSent{{{probes[1].key, probes[1].op}}});
+        CPPUNIT_ASSERT(steps_of(fx, "198.18.0.11/24") == std::vector<AcquireStep>{AcquireStep::ProbeSent});
+        now_ = start + 0.05;
+        fx = step(in::Tick{});
+        CPPUNIT_ASSERT_EQUAL(std::string("198.18.0.10/24"), one<out::Add>(fx).addr.str());
+        CPPUNIT_ASSERT_DOUBLES_EQUAL(start + 0.06, one<out::Wake>(fx).at, 1e-9);
+        now_ = start + 0.06;
+        fx = step(in::Tick{});
+        CPPUNIT_ASSERT_EQUAL(std::string("198.18.0.11/24"), one<out::Add>(fx).addr.str());
+    }
+
+    // Announcements of addresses acquired a few ms apart share one timer.
+    void testAnnouncementsJoin() {
+        hold("198.18.0.10/24");
+        now_ += 0.002;
+        Effects fx = hold("198.18.0.11/24");
+        double at = one<out::Wake>(fx).at;
+        CPPUNIT_ASSERT_DOUBLES_EQUAL(now_ - 0.002 + kAnnounceGap, at, 1e-9);  // joined the first one's time
+        now_ = at;
+        fx = step(in::Tick{});
+        CPPUNIT_ASSERT_EQUAL(std::size_t(2), count<out::Announce>(fx));
     }
 };
 

@@ -32,6 +32,7 @@ class MemberTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testGarbageIsDroppedAndCounted);
     CPPUNIT_TEST(testDepartedHostWaitsForFenceConfirmation);
     CPPUNIT_TEST(testFenceBeforeDepartureIsRemembered);
+    CPPUNIT_TEST(testDepartureWithoutFenceProbes);
     CPPUNIT_TEST(testFencingTurnedOffStopsTheWait);
     CPPUNIT_TEST(testTwoNodeWithoutFencingWaitsForAFence);
     CPPUNIT_TEST(testForeignMajorVersionStopsPlanning);
@@ -67,11 +68,39 @@ public:
         bus.quorum(2, true);
         bus.runFor(30);  // far beyond restart_grace: only fencing may release it
         CPPUNIT_ASSERT_MESSAGE("n3's address moved before fencing confirmed n3 down", !servedBySurvivors(ms, A3));
+        bus.clear();
         // The fencer names the node; the daemon may not know its id.
         bus.input(*ms[0], in::Fenced{0, "n3"});
         bus.input(*ms[1], in::Fenced{3, ""});
         bus.runFor(2);
         CPPUNIT_ASSERT_MESSAGE("n3's address not served after the fence", servedBySurvivors(ms, A3));
+        // Nothing can answer an ARP probe for it: its taker plumbs at once.
+        std::vector<out::Plumb> plumbs = all<out::Plumb>(bus.fx(*ms[0]));
+        for (const auto& p : all<out::Plumb>(bus.fx(*ms[1]))) plumbs.push_back(p);
+        CPPUNIT_ASSERT_EQUAL(std::size_t{1}, plumbs.size());
+        CPPUNIT_ASSERT_EQUAL(std::string(A3), plumbs[0].address.str());
+        CPPUNIT_ASSERT_MESSAGE("probed after a confirmed fence", !plumbs[0].probe);
+    }
+
+    // Without a fence nothing confirms the departed holder is gone: its
+    // taker probes (rule 4.5).
+    void testDepartureWithoutFenceProbes() {
+        Bus bus;
+        Member& m1 = bus.add(setup(1));
+        Member& m2 = bus.add(setup(2));
+        Member& m3 = bus.add(setup(3));
+        bus.view(1, {m1.self(), m2.self(), m3.self()});
+        bus.quorum(1, true);
+        bus.runFor(3);
+        CPPUNIT_ASSERT(m3.held().count(addr(A3)));
+        bus.clear();
+        bus.view(2, {m1.self(), m2.self()}, ChangeReason::NodeDown);
+        bus.quorum(2, true);
+        bus.runFor(2);
+        std::vector<out::Plumb> plumbs = all<out::Plumb>(bus.fx(m1));
+        for (const auto& p : all<out::Plumb>(bus.fx(m2))) plumbs.push_back(p);
+        CPPUNIT_ASSERT_EQUAL(std::size_t{1}, plumbs.size());
+        CPPUNIT_ASSERT_MESSAGE("no ARP probe without a fence", plumbs[0].probe);
     }
 
     void testFenceBeforeDepartureIsRemembered() {

@@ -102,11 +102,14 @@ void CpgTransport::send(std::vector<std::uint8_t> bytes) {
 }
 
 void CpgTransport::flush() {
+    const bool waited = retry_pending_;
+    retry_pending_ = false;
     while (!queue_.empty() && !failed_) {
         struct iovec iov {queue_.front().data(), queue_.front().size()};
         cs_error_t e = cpg_mcast_joined(handle_, CPG_TYPE_AGREED, &iov, 1);
         if (e == CS_ERR_TRY_AGAIN) {
             if (!retry_source_) retry_source_ = g_timeout_add(10, reinterpret_cast<GSourceFunc>(&CpgTransport::on_retry), this);
+            retry_pending_ = true;
             return;
         }
         if (!ok(e)) {
@@ -115,6 +118,7 @@ void CpgTransport::flush() {
         }
         queue_.pop_front();
     }
+    if (waited && queue_.empty() && cb_.drained) cb_.drained();
 }
 
 int CpgTransport::on_retry(void* p) {

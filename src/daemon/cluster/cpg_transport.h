@@ -29,6 +29,9 @@ public:
         std::function<void(const Process& from, std::vector<std::uint8_t> bytes)> deliver;
         std::function<void(const std::string& why)> lost;
         std::function<void(LogLevel level, const std::string& text)> log;
+        // The queue emptied after corosync had asked us to wait (may be
+        // empty): the failover trace's "sent" is when the plan left.
+        std::function<void()> drained;
     };
 
     CpgTransport(std::string group, Callbacks cb);
@@ -65,6 +68,7 @@ private:
     bool joined_ = false;
     bool failed_ = false;
     unsigned fd_source_ = 0, retry_source_ = 0;
+    bool retry_pending_ = false;   // corosync said TRY_AGAIN: messages wait in queue_
     std::uint32_t local_node_ = 0, local_pid_ = 0;
     std::uint64_t ring_ = 0;
     std::vector<std::uint32_t> nodes_;

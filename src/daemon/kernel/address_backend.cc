@@ -12,6 +12,14 @@
 // step. Callbacks to the owner are posted and delivered from an idle source,
 // never from inside our own handlers, so the owner may call back into the
 // backend (or destroy it) from a callback.
+//
+// Scale (issue 13): acquire() and netlink ACKs only queue their input and
+// run the queue from a high-priority idle, so the acquires of one main-loop
+// iteration (a leader's Batch) reach the sequencer as one in::AcquireBatch
+// (one probe deadline) and the ACKs read together as one in::AddedBatch
+// (one burst of announcements). Every other entry point runs the queue
+// first, so the order of requests is kept. Consecutive out::Add effects go
+// to the kernel as one netlink batch.
 
 #include "daemon/kernel/address_backend.h"
 
@@ -57,18 +65,21 @@ public:
         if (!netlink_) return false;
         announcer_ = Announcer::open(ctx_.get(), log_fn, why);
         if (!announcer_) return false;
-        SequencerOptions so;
-        so.nic = opts_.nic;
-        so.arp_probe_ms = opts_.arp_probe_ms;
-        so.announce_interval = opts_.announce_interval;
-        so.hook = !opts_.hook.empty();
         KernelPort& port = *this;  // private base: converted here, where it is accessible
-        seq_ = std::make_unique<AddressSequencer>(std::move(so), port);
+        seq_ = std::make_unique<AddressSequencer>(sequencer_options(opts_), port);
         return true;
     }
 
     void acquire(const ServiceAddress& a, bool probe, double lifetime) override {
-        feed(in::Acquire{a, probe, lifetime});
+        post_input(in::Acquire{a, probe, lifetime});
+    }
+
+    void reconfigure(const AddressBackendOptions& opts) override {
+        run_inbox();  // what was asked before the reload starts under the old options
+        std::string nic = opts_.nic;
+        opts_ = opts;
+        opts_.nic = nic;
+        seq_->reconfigure(sequencer_options(opts_));
     }
 
     void release(const ServiceAddress& a) override { feed(in::Release{a}); }
@@ -77,6 +88,7 @@ public:
         // A replace of a missing address re-creates it. Handle the pending
         // deletions first, so an address that vanished is reported lost (with
         // its reason) and not resurrected.
+        run_inbox();
         netlink_->look();
         process_events();
         feed(in::Refresh{held, lifetime});
@@ -84,6 +96,7 @@ public:
 
     std::vector<ServiceAddress> present(const std::vector<ServiceAddress>& group) override {
         std::vector<ServiceAddress> out;
+        run_inbox();
         netlink_->look();
         for (const auto& a : group)
             if (netlink_->table().find_any(a)) out.push_back(a);
@@ -91,12 +104,14 @@ public:
     }
 
     std::vector<ServiceAddress> permanent(const std::vector<ServiceAddress>& group) override {
+        run_inbox();
         netlink_->look();
         process_events();  // report what changed for the group watched so far first
         return seq_->watch(group);
     }
 
     std::string interface_for(const ServiceAddress& a) override {
+        run_inbox();
         std::string nic = seq_->interface_of(a);
         if (!nic.empty()) return nic;
         netlink_->look();
@@ -105,6 +120,17 @@ public:
     }
 
 private:
+    static SequencerOptions sequencer_options(const AddressBackendOptions& o) {
+        SequencerOptions so;
+        so.nic = o.nic;
+        so.arp_probe_ms = o.arp_probe_ms;
+        so.announce_interval = o.announce_interval;
+        so.hook = !o.hook.empty();
+        so.hook_command = o.hook;
+        so.hook_timeout = o.hook_timeout;
+        return so;
+    }
+
     // ---- KernelPort --------------------------------------------------------
 
     const AddressTable& table() const override { return netlink_->table(); }
@@ -124,18 +150,68 @@ private:
         if (!events.empty()) feed(in::KernelEvents{std::move(events)});
     }
 
+    // Handles input now (after whatever is queued).
     void feed(Input input) {
         inbox_.push_back(std::move(input));
+        run_inbox();
+    }
+
+    // Handles input from the queue's idle, together with what else arrives
+    // in this main-loop iteration.
+    void post_input(Input input) {
+        inbox_.push_back(std::move(input));
+        if (!feeding_ && !kick_) kick_ = idle(ctx_.get(), on_kick, this, G_PRIORITY_HIGH);
+    }
+    static gboolean on_kick(gpointer p) {
+        static_cast<Impl*>(p)->run_inbox();  // drops kick_, destroying this source in its dispatch
+        return G_SOURCE_REMOVE;
+    }
+
+    void run_inbox() {
         if (feeding_) return;  // the loop below takes it
         feeding_ = true;
+        kick_.reset();
         while (!inbox_.empty()) {
-            Input next = std::move(inbox_.front());
-            inbox_.pop_front();
+            Input next = take_input();
             netlink_->look();  // the sequencer decides on a table as fresh as a dump
             double now = monotonic_now();
             apply(now, seq_->step(now, next));
         }
         feeding_ = false;
+    }
+
+    // The next input; a run of acquires, of add ACKs or of late probes
+    // becomes one batch.
+    Input take_input() {
+        Input first = std::move(inbox_.front());
+        inbox_.pop_front();
+        if (auto* p = std::get_if<in::ProbesSent>(&first)) {
+            while (!inbox_.empty() && std::holds_alternative<in::ProbesSent>(inbox_.front())) {
+                auto& more = std::get<in::ProbesSent>(inbox_.front()).items;
+                p->items.insert(p->items.end(), more.begin(), more.end());
+                inbox_.pop_front();
+            }
+            return first;
+        }
+        if (auto* a = std::get_if<in::Acquire>(&first); a && !inbox_.empty() &&
+                                                          std::holds_alternative<in::Acquire>(inbox_.front())) {
+            in::AcquireBatch batch{{std::move(*a)}};
+            while (!inbox_.empty() && std::holds_alternative<in::Acquire>(inbox_.front())) {
+                batch.list.push_back(std::move(std::get<in::Acquire>(inbox_.front())));
+                inbox_.pop_front();
+            }
+            return batch;
+        }
+        if (auto* a = std::get_if<in::Added>(&first); a && !inbox_.empty() &&
+                                                        std::holds_alternative<in::Added>(inbox_.front())) {
+            in::AddedBatch batch{{std::move(*a)}};
+            while (!inbox_.empty() && std::holds_alternative<in::Added>(inbox_.front())) {
+                batch.list.push_back(std::move(std::get<in::Added>(inbox_.front())));
+                inbox_.pop_front();
+            }
+            return batch;
+        }
+        return first;
     }
 
     void apply(double now, const Effects& effects) {
@@ -147,26 +223,41 @@ private:
                     if constexpr (std::is_same_v<T, out::Wake>) {
                         arm_wake(now, x.at);
                         woken = true;
+                    } else if constexpr (std::is_same_v<T, out::Add>) {
+                        adds_.push_back(x);
                     } else {
+                        // What touches the kernel or the wire keeps its order with the adds.
+                        if constexpr (std::is_same_v<T, out::Remove> || std::is_same_v<T, out::Refresh> ||
+                                      std::is_same_v<T, out::ProbeStart> || std::is_same_v<T, out::Announce> ||
+                                      std::is_same_v<T, out::RunHook>)
+                            send_adds();
                         apply_one(x);
                     }
                 },
                 fx);
         }
+        send_adds();
+        if (!probes_sent_.items.empty()) inbox_.push_back(std::exchange(probes_sent_, {}));
         if (!woken) wake_.reset();
     }
 
-    void apply_one(const out::Add& x) {
-        std::string why;
-        ServiceAddress key = x.key;
-        std::uint64_t op = x.op;
-        auto ack = [this, key, op](int err, const std::string& ext) {
-            feed(in::Added{key, op, err, netlink_error_text(err, ext), ""});
-        };
-        if (!netlink_->add(x.addr, x.ifindex, x.replace, x.lifetime, ack, &why))
-            feed(in::Added{key, op, 0, "", why});
+    void send_adds() {
+        if (adds_.empty()) return;
+        std::vector<Netlink::AddRequest> list;
+        list.reserve(adds_.size());
+        for (const auto& x : adds_) {
+            ServiceAddress key = x.key;
+            std::uint64_t op = x.op;
+            auto ack = [this, key, op](int err, const std::string& ext) {
+                post_input(in::Added{key, op, err, netlink_error_text(err, ext), ""});
+            };
+            list.push_back(Netlink::AddRequest{x.addr, x.ifindex, x.replace, x.lifetime, std::move(ack), x.nodad});
+        }
+        adds_.clear();
+        netlink_->add_batch(std::move(list));
     }
     void apply_one(const out::Remove& x) {
+        announcer_->forget(x.addr);
         std::string why;
         ServiceAddress key = x.key, addr = x.addr;
         std::uint64_t op = x.op;
@@ -190,10 +281,18 @@ private:
     void apply_one(const out::ProbeStart& x) {
         ServiceAddress key = x.key;
         std::uint64_t op = x.op;
-        bool started = announcer_->probe(x.key, x.ifindex, x.nic, x.link, [this, key, op](const std::string& mac) {
-            feed(in::ProbeAnswered{key, op, mac});
-        });
-        if (!started) feed(in::ProbeSkipped{key, op});
+        auto answered = [this, key, op](const std::string& mac) { feed(in::ProbeAnswered{key, op, mac}); };
+        auto sent_late = [this, key, op] { post_input(in::ProbesSent{{in::ProbesSent::Item{key, op}}}); };
+        switch (announcer_->probe(x.key, x.ifindex, x.nic, x.link, answered, sent_late)) {
+        case Announcer::ProbeStatus::Sent:
+            probes_sent_.items.push_back(in::ProbesSent::Item{key, op});  // one step for the batch: one deadline
+            break;
+        case Announcer::ProbeStatus::Queued:
+            break;  // sent_late reports it
+        case Announcer::ProbeStatus::Failed:
+            feed(in::ProbeSkipped{key, op});
+            break;
+        }
     }
     void apply_one(const out::ProbeStop& x) { announcer_->stop_probe(x.key); }
     void apply_one(const out::Announce& x) { announcer_->announce(x.addr, x.ifindex, x.nic, x.link); }
@@ -205,6 +304,7 @@ private:
         });
     }
     void apply_one(const out::Lost& x) {
+        announcer_->forget(x.addr);
         post([this, x] {
             if (cb_.lost) cb_.lost(x.addr, x.why);
         });
@@ -212,6 +312,14 @@ private:
     void apply_one(const out::Fixed& x) {
         post([this, x] {
             if (cb_.fixed) cb_.fixed(x.addr, x.present);
+        });
+    }
+    void apply_one(const out::Step& x) {
+        if (!cb_.step) return;
+        // Stamped now: the post reaches the owner after the whole batch.
+        double at = monotonic_now();
+        post([this, x, at] {
+            if (cb_.step) cb_.step(x.addr, x.step, at);
         });
     }
     void apply_one(const out::Log& x) { log(x.level, x.text); }
@@ -240,15 +348,16 @@ private:
     void run_hook(const out::RunHook& x) {
         const char* what = x.acquire ? "acquire" : "release";
         std::string addr = x.addr.str();
-        log(LogLevel::Debug, "running " + opts_.hook + " " + what + " " + addr + " " + x.nic);
+        log(LogLevel::Debug, "running " + x.command + " " + what + " " + addr + " " + x.nic);
         ChildOptions o;
-        o.timeout_ms = static_cast<unsigned>(std::clamp(opts_.hook_timeout * 1000.0, 1.0, 86400000.0));
+        o.timeout_ms = static_cast<unsigned>(std::clamp(x.timeout * 1000.0, 1.0, 86400000.0));
+        double timeout = x.timeout;
         ServiceAddress key = x.key;
         std::uint64_t op = x.op;
         Hook& h = hooks_[key];
         h.op = op;
         h.child = std::make_unique<ChildProcess>(
-            std::vector<std::string>{opts_.hook, what, addr, x.nic}, o, [this, key, op](const ChildResult& r) {
+            std::vector<std::string>{x.command, what, addr, x.nic}, o, [this, key, op, timeout](const ChildResult& r) {
                 Impl* self = this;  // the captures go with the ChildProcess below
                 ServiceAddress k = key;
                 std::uint64_t o = op;
@@ -256,7 +365,7 @@ private:
                 if (r.ok()) {
                     if (!r.output.empty()) self->log(LogLevel::Debug, "hook output: " + r.output);
                 } else {
-                    std::string why = r.timed_out ? "timed out after " + seconds_text(self->opts_.hook_timeout) +
+                    std::string why = r.timed_out ? "timed out after " + seconds_text(timeout) +
                                                         " s and was killed"
                                                   : r.status();
                     detail = "hook " + why + (r.output.empty() ? "" : ": " + r.output);
@@ -297,10 +406,12 @@ private:
     std::unique_ptr<AddressSequencer> seq_;
     std::deque<Input> inbox_;
     bool feeding_ = false;
+    std::vector<out::Add> adds_;     // of the effects being applied, not sent yet
+    in::ProbesSent probes_sent_;     // of the effects being applied
     std::deque<std::function<void()>> posted_;
     // Declared last, destroyed first: no source or child outlives what it reads.
     std::map<ServiceAddress, Hook> hooks_;
-    SourcePtr wake_, post_source_;
+    SourcePtr wake_, post_source_, kick_;
 };
 
 }  // namespace
@@ -313,6 +424,20 @@ std::unique_ptr<AddressBackend> AddressBackend::create(AddressBackendOptions opt
         return nullptr;
     }
     return impl;
+}
+
+}  // namespace rais
+
+namespace rais {
+
+const char* to_string(AcquireStep s) {
+    switch (s) {
+    case AcquireStep::ProbeSent: return "probe sent";
+    case AcquireStep::ProbeSettled: return "probe settled";
+    case AcquireStep::Plumbed: return "netlink acknowledged";
+    case AcquireStep::Announced: return "announced";
+    }
+    return "?";
 }
 
 }  // namespace rais

@@ -34,6 +34,7 @@
 #pragma once
 
 #include "core/log_level.h"
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -51,6 +52,14 @@ struct AddressBackendOptions {
     double hook_timeout = 30;        // s
 };
 
+// Milestones of one acquire, reported as they happen so the daemon can time
+// a failover (issue 13): the ARP probe went out, its window ended
+// unanswered (or no probe could go out), the kernel acknowledged the
+// RTM_NEWADDR, the first announcement (gratuitous ARP / unsolicited NA)
+// went out.
+enum class AcquireStep : std::uint8_t { ProbeSent, ProbeSettled, Plumbed, Announced };
+const char* to_string(AcquireStep s);
+
 class AddressBackend {
 public:
     // The detail of a successful acquire or release that found the address
@@ -67,6 +76,10 @@ public:
         // or is no longer (deleted, or given a lifetime). Reported on changes
         // only: never twice in a row with the same value.
         std::function<void(const ServiceAddress&, bool present)> fixed;
+        // A milestone of an acquire under way (may be empty), with when it
+        // happened (s, g_get_monotonic_time's clock): callbacks reach the
+        // owner after the batch they belong to.
+        std::function<void(const ServiceAddress&, AcquireStep, double at)> step;
         // Something worth logging (level: 0 debug .. 4 error).
         std::function<void(LogLevel level, const std::string& text)> log;
     };
@@ -82,6 +95,11 @@ public:
     // this call on, `group` (replacing any earlier one) is watched: changes
     // of its permanent presence are reported through fixed().
     virtual std::vector<ServiceAddress> permanent(const std::vector<ServiceAddress>& group) = 0;
+    // Applies a reload's arp_probe_ms, announce_interval, hook and
+    // hook_timeout to operations that start from now on (the nic stays:
+    // it names where the held addresses live). Operations under way finish
+    // as they began.
+    virtual void reconfigure(const AddressBackendOptions& opts) = 0;
     // The interface an address lives on (for the hook and status), or "".
     virtual std::string interface_for(const ServiceAddress& a) = 0;
 

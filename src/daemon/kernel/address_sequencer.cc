@@ -40,7 +40,11 @@ struct AddressSequencer::Entry {
     // it is exclusive, so an address that appeared meanwhile (perhaps the
     // administrator's) makes it fail instead of being overwritten.
     bool replace = false;
+    bool nodad = false;                  // IPv6 plumbed without DAD (see out::Add)
     bool hook = false;                   // a hook runs for it
+    // The options the operation under way began with (reconfigure() leaves it be).
+    std::shared_ptr<const SequencerOptions> cfg;
+    // Kept in step with timers_/announces_ through set_timer/set_announce only.
     std::optional<double> timer_at;      // end of the probe window, or DAD limit
     std::optional<double> announce_at;   // next announcement
     unsigned announce_left = 0;          // of the first burst
@@ -48,14 +52,22 @@ struct AddressSequencer::Entry {
 };
 
 AddressSequencer::AddressSequencer(SequencerOptions opts, KernelPort& kernel)
-    : opts_(std::move(opts)), kernel_(kernel) {}
+    : opts_(std::make_shared<const SequencerOptions>(std::move(opts))), kernel_(kernel) {}
 
 AddressSequencer::~AddressSequencer() = default;
+
+void AddressSequencer::reconfigure(SequencerOptions opts) {
+    opts.nic = opts_->nic;  // the held addresses live there
+    opts_ = std::make_shared<const SequencerOptions>(std::move(opts));
+}
 
 Effects AddressSequencer::step(double now, const Input& input) {
     Effects fx;
     now_ = now;
     fx_ = &fx;
+    step_promoted_.clear();
+    step_links_.clear();
+    step_ifindex_.clear();
     std::visit(
         [this](const auto& x) {
             using T = std::decay_t<decltype(x)>;
@@ -78,6 +90,12 @@ Effects AddressSequencer::step(double now, const Input& input) {
             } else if constexpr (std::is_same_v<T, in::ProbeSkipped>) {
                 Entry* e = find_op(x.key, x.op);
                 if (e && e->phase == Phase::Probe) probe_over(*e);
+            } else if constexpr (std::is_same_v<T, in::ProbesSent>) {
+                on_probes_sent(x);
+            } else if constexpr (std::is_same_v<T, in::AcquireBatch>) {
+                for (const auto& a : x.list) on_acquire(a);
+            } else if constexpr (std::is_same_v<T, in::AddedBatch>) {
+                for (const auto& a : x.list) on_added(a);
             } else if constexpr (std::is_same_v<T, in::HookDone>) {
                 on_hook_done(x);
             } else if constexpr (std::is_same_v<T, in::Tick>) {
@@ -118,11 +136,40 @@ std::string AddressSequencer::interface_of(const ServiceAddress& a) const {
 
 std::optional<double> AddressSequencer::next_wake() const {
     std::optional<double> at;
-    for (const auto& [k, e] : entries_)
-        for (const auto& t : {e->timer_at, e->announce_at})
-            if (t && (!at || *t < *at)) at = t;
+    if (!timers_.empty()) at = timers_.begin()->first;
+    if (!announces_.empty() && (!at || announces_.begin()->first < *at)) at = announces_.begin()->first;
     return at;
 }
+
+namespace {
+
+void unindex(std::map<double, std::set<ServiceAddress>>& d, double at, const ServiceAddress& key) {
+    auto it = d.find(at);
+    if (it == d.end()) return;
+    it->second.erase(key);
+    if (it->second.empty()) d.erase(it);
+}
+
+}  // namespace
+
+void AddressSequencer::set_timer(Entry& e, std::optional<double> at) {
+    if (e.timer_at) unindex(timers_, *e.timer_at, e.requested);
+    e.timer_at = at;
+    if (at) timers_[*at].insert(e.requested);
+}
+
+void AddressSequencer::set_announce(Entry& e, std::optional<double> at) {
+    if (e.announce_at) unindex(announces_, *e.announce_at, e.requested);
+    if (at) {
+        // Join an announcement time this close: one timer for many.
+        auto it = announces_.lower_bound(*at - kAnnounceJoin);
+        if (it != announces_.end() && it->first <= *at + kAnnounceJoin) at = it->first;
+        announces_[*at].insert(e.requested);
+    }
+    e.announce_at = at;
+}
+
+void AddressSequencer::report(const Entry& e, AcquireStep s) { fx_->push_back(out::Step{e.requested, s}); }
 
 // ---- helpers ---------------------------------------------------------------
 
@@ -248,25 +295,33 @@ void AddressSequencer::on_continue() {
 }
 
 void AddressSequencer::on_tick() {
-    std::vector<ServiceAddress> keys;
-    for (const auto& [k, e] : entries_) keys.push_back(k);
-    for (const auto& k : keys) {
+    // Everything due now, taken from the indexes before anything is handled
+    // (handling re-arms later deadlines).
+    auto due = [this](const Deadlines& d) {
+        std::vector<ServiceAddress> keys;
+        for (auto it = d.begin(); it != d.end() && now_ + kTimerSlack >= it->first; ++it)
+            keys.insert(keys.end(), it->second.begin(), it->second.end());
+        return keys;
+    };
+    std::vector<ServiceAddress> timed = due(timers_), announced = due(announces_);
+    for (const auto& k : timed) {
         auto it = entries_.find(k);
         if (it == entries_.end()) continue;
-        Entry* e = it->second.get();
-        if (e->timer_at && now_ + kTimerSlack >= *e->timer_at) {
-            e->timer_at.reset();
-            if (e->phase == Phase::Probe) {
-                probe_over(*e);
-            } else if (e->phase == Phase::Dad) {
-                fail_and_unplumb(*e, "duplicate address detection did not finish within " +
-                                         std::to_string(kDadLimitSeconds) + " s (link down?)");
-            }
-            it = entries_.find(k);  // the entry may be gone
-            if (it == entries_.end()) continue;
-            e = it->second.get();
+        Entry& e = *it->second;
+        if (!e.timer_at || now_ + kTimerSlack < *e.timer_at) continue;
+        set_timer(e, std::nullopt);
+        if (e.phase == Phase::Probe) {
+            probe_over(e);
+        } else if (e.phase == Phase::Dad) {
+            fail_and_unplumb(e, "duplicate address detection did not finish within " +
+                                    std::to_string(kDadLimitSeconds) + " s (link down?)");
         }
-        if (e->announce_at && now_ + kTimerSlack >= *e->announce_at) announce_due(*e);
+    }
+    for (const auto& k : announced) {
+        auto it = entries_.find(k);  // the entry may be gone
+        if (it == entries_.end()) continue;
+        Entry& e = *it->second;
+        if (e.announce_at && now_ + kTimerSlack >= *e.announce_at) announce_due(e);
     }
 }
 
@@ -312,7 +367,7 @@ void AddressSequencer::on_new_address(const AddrRecord& r) {
         if (r.dadfailed()) {
             fail_and_unplumb(*e, "duplicate address detected (DAD failed)");
         } else if (!r.tentative()) {
-            e->timer_at.reset();
+            set_timer(*e, std::nullopt);
             log(LogLevel::Debug, e->plumbed.str() + ": duplicate address detection passed");
             after_plumb(*e);
         }
@@ -410,8 +465,8 @@ void AddressSequencer::mark_fixed(const ServiceAddress& a) {
 
 void AddressSequencer::stop_activity(Entry& e) {
     if (e.phase == Phase::Probe) fx_->push_back(out::ProbeStop{e.requested});
-    e.timer_at.reset();
-    e.announce_at.reset();
+    set_timer(e, std::nullopt);
+    set_announce(e, std::nullopt);
     if (e.hook) fx_->push_back(out::StopHook{e.requested});
     e.hook = false;
     e.tentative = false;
@@ -426,6 +481,8 @@ void AddressSequencer::next_op(Entry& e) {
         return;
     }
     if (e.phase == Phase::Idle) {
+        set_timer(e, std::nullopt);  // nothing is left indexed for a gone entry
+        set_announce(e, std::nullopt);
         ServiceAddress key = e.requested;
         entries_.erase(key);
     }
@@ -509,10 +566,20 @@ void AddressSequencer::abandon_acquire(Entry& e, const std::string& why) {
     done(e.requested, true, false, why);
 }
 
+// Asked once per interface and step: a batch of a thousand acquires reads
+// the sysctl once, not a thousand times.
 bool AddressSequencer::promote(const std::string& nic) {
+    if (auto it = step_promoted_.find(nic); it != step_promoted_.end()) return it->second;
     PromoteResult p = kernel_.promote_secondaries(nic);
     if (!p.note.empty()) log(p.level, p.note);
+    step_promoted_[nic] = p.on;
     return p.on;
+}
+
+LinkInfo AddressSequencer::link_of(const std::string& nic) {
+    auto it = step_links_.find(nic);
+    if (it == step_links_.end()) it = step_links_.emplace(nic, kernel_.link(nic)).first;
+    return it->second;
 }
 
 // Whether deleting `victim` (one of ours, in the table) leaves every
@@ -562,13 +629,16 @@ void AddressSequencer::fail_and_unplumb(Entry& e, const std::string& why) {
 // (IPaddr2's findif).
 bool AddressSequencer::resolve_interface(Entry& e, std::string* why) {
     const ServiceAddress& a = e.requested;
-    if (!opts_.nic.empty()) {
-        int idx = kernel_.ifindex(opts_.nic);
+    const std::string& nic = opts_->nic;
+    if (!nic.empty()) {
+        auto cached = step_ifindex_.find(nic);
+        if (cached == step_ifindex_.end()) cached = step_ifindex_.emplace(nic, kernel_.ifindex(nic)).first;
+        int idx = cached->second;
         if (idx == 0) {
-            *why = "interface " + opts_.nic + " does not exist";
+            *why = "interface " + nic + " does not exist";
             return false;
         }
-        e.nic = opts_.nic;
+        e.nic = nic;
         e.ifindex = idx;
         return true;
     }
@@ -594,6 +664,7 @@ void AddressSequencer::start_acquire(Entry& e, const ServiceAddress& a, bool pro
     e.requested = a;
     e.plumbed = a;
     e.lifetime = lifetime;
+    e.cfg = opts_;
     e.phase = Phase::Plumb;  // provisional: not Idle, so next_op leaves it alone
     std::string why;
     const AddressTable& t = look(&e);
@@ -611,7 +682,7 @@ void AddressSequencer::start_acquire(Entry& e, const ServiceAddress& a, bool pro
     if (!resolve_interface(e, &why)) return finish_acquire(e, false, why);
     std::optional<AddrRecord> existing;
     if (const AddrRecord* r = t.find_record(a, e.ifindex, false)) existing = *r;
-    e.link = kernel_.link(e.nic);
+    e.link = link_of(e.nic);
     if (a.family() == Family::V4) promote(e.nic);
     if (existing && existing->dadfailed()) {
         log(LogLevel::Notice, a.str() + ": removing a copy on " + e.nic + " that failed DAD before");
@@ -620,6 +691,8 @@ void AddressSequencer::start_acquire(Entry& e, const ServiceAddress& a, bool pro
         existing.reset();
     }
     e.replace = existing.has_value();
+    // DAD is IPv6's probe: skipped exactly when the probe is.
+    e.nodad = a.family() == Family::V6 && (!probe || e.cfg->arp_probe_ms == 0);
     if (existing) {
         // Ours from before (a restart) or a repeat: re-arm, no probe.
         if (existing->addr.prefix() != a.prefix())
@@ -627,7 +700,7 @@ void AddressSequencer::start_acquire(Entry& e, const ServiceAddress& a, bool pro
         e.plumbed = existing->addr;
         return plumb(e);
     }
-    if (a.family() == Family::V4 && probe && opts_.arp_probe_ms > 0) {
+    if (a.family() == Family::V4 && probe && e.cfg->arp_probe_ms > 0) {
         if (e.link.arp) return start_probe(e);
         log(LogLevel::Debug, a.str() + ": " + e.nic + " does not do ARP; no probe");
     }
@@ -637,20 +710,35 @@ void AddressSequencer::start_acquire(Entry& e, const ServiceAddress& a, bool pro
 void AddressSequencer::start_probe(Entry& e) {
     e.phase = Phase::Probe;
     fx_->push_back(out::ProbeStart{e.requested, e.op, e.ifindex, e.nic, e.link});
-    e.timer_at = now_ + opts_.arp_probe_ms / 1000.0;
+    // Every probe of this step gets the same deadline (same now_): one wait.
+    set_timer(e, now_ + e.cfg->arp_probe_ms / 1000.0);
+}
+
+// The window counts from when the probe left: one that waited for room on
+// the link gets its full window still. The probes of one batch are reported
+// in one step, so they keep one shared deadline.
+void AddressSequencer::on_probes_sent(const in::ProbesSent& r) {
+    for (const auto& i : r.items) {
+        Entry* e = find_op(i.key, i.op);
+        if (!e || e->phase != Phase::Probe) continue;
+        report(*e, AcquireStep::ProbeSent);
+        double end = now_ + e->cfg->arp_probe_ms / 1000.0;
+        if (!e->timer_at || *e->timer_at < end) set_timer(*e, end);
+    }
 }
 
 // The probe window passed unanswered (or no probe could go out): plumb.
 void AddressSequencer::probe_over(Entry& e) {
     fx_->push_back(out::ProbeStop{e.requested});
-    e.timer_at.reset();
+    set_timer(e, std::nullopt);
+    report(e, AcquireStep::ProbeSettled);
     plumb(e);
 }
 
 void AddressSequencer::plumb(Entry& e) {
     e.phase = Phase::Plumb;
     std::uint32_t secs = lifetime_secs(e.lifetime);
-    fx_->push_back(out::Add{e.requested, e.op, e.plumbed, e.ifindex, e.replace, secs});
+    fx_->push_back(out::Add{e.requested, e.op, e.plumbed, e.ifindex, e.replace, secs, e.nodad});
     e.expires = now_ + secs;
 }
 
@@ -666,11 +754,12 @@ void AddressSequencer::on_added(const in::Added& r) {
     const AddrRecord* rec = look(e).find_record(e->plumbed, e->ifindex, true);
     if (!rec) return finish_acquire(*e, false, "it vanished from " + e->nic + " right after it was added");
     if (rec->permanent()) return finish_fixed(*e, true);  // made permanent by the administrator meanwhile
+    report(*e, AcquireStep::Plumbed);
     if (e->plumbed.family() == Family::V6) {
         if (rec->dadfailed()) return fail_and_unplumb(*e, "duplicate address detected (DAD failed)");
         if (rec->tentative()) {
             e->phase = Phase::Dad;
-            e->timer_at = now_ + kDadLimitSeconds;
+            set_timer(*e, now_ + kDadLimitSeconds);
             log(LogLevel::Debug, e->plumbed.str() + ": waiting for duplicate address detection");
             return;
         }
@@ -679,7 +768,7 @@ void AddressSequencer::on_added(const in::Added& r) {
 }
 
 void AddressSequencer::after_plumb(Entry& e) {
-    if (!opts_.hook) return announce_and_finish(e);
+    if (!e.cfg->hook) return announce_and_finish(e);
     e.phase = Phase::HookAcquire;
     run_hook(e, true);
 }
@@ -687,6 +776,7 @@ void AddressSequencer::after_plumb(Entry& e) {
 void AddressSequencer::announce_and_finish(Entry& e) {
     e.phase = Phase::Held;
     start_announcements(e);
+    if (e.link.arp) report(e, AcquireStep::Announced);  // start_announcements sent the first
     finish_acquire(e, true, "");
 }
 
@@ -699,7 +789,7 @@ void AddressSequencer::start_announcements(Entry& e) {
     }
     announce_once(e);
     e.announce_left = kAnnounceRepeats;
-    e.announce_at = now_ + kAnnounceGap;
+    set_announce(e, now_ + kAnnounceGap);
 }
 
 void AddressSequencer::announce_once(Entry& e) {
@@ -713,15 +803,15 @@ void AddressSequencer::announce_due(Entry& e) {
     bool burst = e.announce_left > 0;
     announce_once(e);
     if (burst && --e.announce_left > 0) {
-        e.announce_at = now_ + kAnnounceGap;
+        set_announce(e, now_ + kAnnounceGap);
         return;
     }
-    double every = opts_.announce_interval;
+    double every = opts_->announce_interval;  // a reload applies from the next turn
     if (every > 0) {
         auto ms = static_cast<unsigned>(std::min(every * 1000.0, 86400000.0));
-        e.announce_at = now_ + std::max(ms, 1u) / 1000.0;
+        set_announce(e, now_ + std::max(ms, 1u) / 1000.0);
     } else {
-        e.announce_at.reset();
+        set_announce(e, std::nullopt);
     }
 }
 
@@ -729,7 +819,8 @@ void AddressSequencer::announce_due(Entry& e) {
 
 void AddressSequencer::run_hook(Entry& e, bool acquire) {
     e.hook = true;
-    fx_->push_back(out::RunHook{e.requested, e.op, acquire, e.plumbed, e.nic});
+    fx_->push_back(out::RunHook{e.requested, e.op, acquire, e.plumbed, e.nic, e.cfg->hook_command,
+                                e.cfg->hook_timeout});
 }
 
 void AddressSequencer::on_hook_done(const in::HookDone& r) {
@@ -752,6 +843,7 @@ void AddressSequencer::start_release(Entry& e, const ServiceAddress& a) {
     stop_activity(e);
     e.op = ++next_op_;
     e.requested = a;
+    e.cfg = opts_;
     e.phase = Phase::Unplumb;  // provisional: not Idle, so next_op leaves it alone
     const AddressTable& t = look(&e);
     // Only our own copy is removed; the administrator's stays.
@@ -767,7 +859,7 @@ void AddressSequencer::start_release(Entry& e, const ServiceAddress& a) {
     e.ifindex = rec->ifindex;
     e.nic = kernel_.ifname(rec->ifindex);
     e.plumbed = rec->addr;
-    if (!opts_.hook) return unplumb_for_release(e);
+    if (!e.cfg->hook) return unplumb_for_release(e);
     e.phase = Phase::HookRelease;
     run_hook(e, false);
 }

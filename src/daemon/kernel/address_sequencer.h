@@ -30,7 +30,24 @@
 //    AddressBackend::kPermanentDetail and the address is reported Fixed;
 //  - a queued operation starts only in the step after the one that freed
 //    its address (Continue), so it decides on a kernel table that already
-//    holds the effects of the previous operation.
+//    holds the effects of the previous operation;
+//  - an operation runs to its end with the options it began under
+//    (reconfigure() applies to operations that start later; the periodic
+//    announcements of held addresses take the new interval at their next
+//    turn);
+//  - every probe gets its full window, counted from when it left
+//    (in::ProbesSent) or, at the latest, from its ProbeStart; the probes of
+//    one batch, reported sent in one step, share one deadline;
+//  - every deadline lives in one ordered index (timers_, announces_), so
+//    finding the next wake and the due entries costs O(log n), not a scan.
+//
+// Scale (issue 13): a batch of acquires (in::AcquireBatch) is one step: one
+// look at the table, one probe deadline, and the Adds of one round leave as
+// one list of effects the backend sends in a few netlink messages; the ACKs
+// come back as one in::AddedBatch, so the announcements of a round go out
+// together and repeat on one shared timer. Announcements due within
+// kAnnounceJoin of an existing announcement time join it (they are not
+// safety-relevant; a few ms off is fine).
 #pragma once
 
 #include "core/log_level.h"
@@ -45,6 +62,7 @@
 #include <vector>
 
 #include "core/address.h"
+#include "daemon/kernel/address_backend.h"
 #include "daemon/kernel/kernel_state.h"
 
 namespace rais::kernel {
@@ -54,6 +72,9 @@ constexpr unsigned kAnnounceRepeats = 4;
 constexpr double kAnnounceGap = 0.2;
 // DAD takes up to rtr_solicit_delay (1 s) + dad_transmits x retrans (1 s).
 constexpr unsigned kDadLimitSeconds = 3;
+// An announcement due this close to another one's time goes with it, so
+// hundreds of addresses share one timer.
+constexpr double kAnnounceJoin = 0.005;
 
 // What the sequencer reads from the kernel while it decides: answers now,
 // synchronously. The backend implements it on netlink and the announcer's
@@ -75,6 +96,8 @@ struct SequencerOptions {
     unsigned arp_probe_ms = 50;
     double announce_interval = 10;  // s between repeated announcements; 0 = only on acquire
     bool hook = false;              // a hook is configured
+    std::string hook_command;       // handed on in out::RunHook
+    double hook_timeout = 30;       // s, handed on in out::RunHook
 };
 
 namespace in {
@@ -125,10 +148,24 @@ struct HookDone {
 };
 struct Tick {};                      // a Wake time came
 struct Continue {};                  // asked for by out::Continue
+struct AcquireBatch {                // acquires that arrived together: one step, one probe deadline
+    std::vector<Acquire> list;
+};
+struct AddedBatch {                  // answers read together: handled as one step
+    std::vector<Added> list;
+};
+struct ProbesSent {                  // the out::ProbeStart of these went out on the wire now
+    struct Item {
+        ServiceAddress key;
+        std::uint64_t op = 0;
+    };
+    std::vector<Item> items;
+};
 }  // namespace in
 
 using Input = std::variant<in::Acquire, in::Release, in::Refresh, in::KernelEvents, in::Added, in::Removed,
-                           in::ProbeAnswered, in::ProbeSkipped, in::HookDone, in::Tick, in::Continue>;
+                           in::ProbeAnswered, in::ProbeSkipped, in::HookDone, in::Tick, in::Continue,
+                           in::AcquireBatch, in::AddedBatch, in::ProbesSent>;
 
 namespace out {
 struct Add {                         // RTM_NEWADDR; answer with in::Added
@@ -138,6 +175,10 @@ struct Add {                         // RTM_NEWADDR; answer with in::Added
     int ifindex = 0;
     bool replace = false;            // else exclusive: fails if it is there
     std::uint32_t lifetime = 0;      // s
+    // IPv6 without DAD (IFA_F_NODAD): the acquire was asked without a
+    // probe (a handover, whose old holder still answers and would fail
+    // DAD; a confirmed fence; arp_probe_ms=0).
+    bool nodad = false;
 };
 struct Remove {                      // RTM_DELADDR; answer with in::Removed
     ServiceAddress key;
@@ -154,7 +195,9 @@ struct Refresh {                     // RTM_NEWADDR|NLM_F_REPLACE; failures are 
     std::vector<Item> items;
     std::uint32_t lifetime = 0;
 };
-struct ProbeStart {                  // answer with in::ProbeAnswered or in::ProbeSkipped
+// Answer with in::ProbesSent when it went out (its window counts from then),
+// in::ProbeSkipped when it cannot, in::ProbeAnswered when a host claims it.
+struct ProbeStart {
     ServiceAddress key;
     std::uint64_t op = 0;
     int ifindex = 0;
@@ -176,6 +219,8 @@ struct RunHook {                     // "HOOK acquire|release ADDR/P NIC"; answe
     bool acquire = true;
     ServiceAddress addr;
     std::string nic;
+    std::string command;             // SequencerOptions::hook_command when the operation began
+    double timeout = 30;             // s
 };
 struct StopHook {                    // kill the hook running for key, if any
     ServiceAddress key;
@@ -198,6 +243,10 @@ struct Log {
     LogLevel level = LogLevel::Info;
     std::string text;
 };
+struct Step {                        // a milestone of an acquire (AddressBackend::Callbacks::step)
+    ServiceAddress addr;             // as the owner named it
+    AcquireStep step = AcquireStep::ProbeSent;
+};
 struct Continue {};                  // feed in::Continue once these effects are applied
 struct Wake {                        // feed in::Tick at `at` (replaces any earlier Wake);
     double at = 0;                   // a step without Wake needs no Tick
@@ -206,7 +255,7 @@ struct Wake {                        // feed in::Tick at `at` (replaces any earl
 
 using Effect = std::variant<out::Add, out::Remove, out::Refresh, out::ProbeStart, out::ProbeStop, out::Announce,
                             out::RunHook, out::StopHook, out::Done, out::Lost, out::Fixed, out::Log, out::Continue,
-                            out::Wake>;
+                            out::Wake, out::Step>;
 using Effects = std::vector<Effect>;
 
 class AddressSequencer {
@@ -215,6 +264,10 @@ public:
     ~AddressSequencer();
 
     Effects step(double now, const Input& input);
+
+    // A reload: arp_probe_ms, announce_interval and the hook apply to
+    // operations that start from now on; the nic stays.
+    void reconfigure(SequencerOptions opts);
 
     // AddressBackend::permanent(): which of group are permanent now; watches
     // group from now on (replacing the earlier one) for Fixed changes.
@@ -231,6 +284,9 @@ private:
         double lifetime = 0;
     };
     struct Entry;
+    using Options = std::shared_ptr<const SequencerOptions>;
+    // Deadline -> the entries due then (keys compare by IP, like entries_).
+    using Deadlines = std::map<double, std::set<ServiceAddress>>;
 
     static bool acquiring(Phase p);
     void log(LogLevel level, const std::string& text);
@@ -263,12 +319,14 @@ private:
     void abandon_acquire(Entry& e, const std::string& why);
     bool safe_to_delete(const ServiceAddress& victim, int ifindex, const std::string& nic, std::string* why);
     bool promote(const std::string& nic);
+    LinkInfo link_of(const std::string& nic);
     void unplumb_quietly(Entry& e);
     void fail_and_unplumb(Entry& e, const std::string& why);
     bool resolve_interface(Entry& e, std::string* why);
 
     void start_acquire(Entry& e, const ServiceAddress& a, bool probe, double lifetime);
     void start_probe(Entry& e);
+    void on_probes_sent(const in::ProbesSent& r);
     void probe_over(Entry& e);
     void plumb(Entry& e);
     void on_added(const in::Added& r);
@@ -283,14 +341,23 @@ private:
     void unplumb_for_release(Entry& e);
     void on_removed(const in::Removed& r);
     std::optional<double> next_wake() const;
+    void set_timer(Entry& e, std::optional<double> at);
+    void set_announce(Entry& e, std::optional<double> at);
+    void report(const Entry& e, AcquireStep s);
 
-    SequencerOptions opts_;
+    Options opts_;
     KernelPort& kernel_;
     std::uint64_t next_op_ = 0;
     std::map<ServiceAddress, std::unique_ptr<Entry>> entries_;
     std::set<ServiceAddress> resume_;   // entries whose queued operation starts at Continue
     std::set<ServiceAddress> watched_;  // the group given to watch()
     std::set<ServiceAddress> fixed_;    // reported permanent-present (by IP, as the owner named them)
+    Deadlines timers_;                  // Entry::timer_at of every entry
+    Deadlines announces_;               // Entry::announce_at of every entry
+    // What the kernel said in the step under way, per interface.
+    std::map<std::string, bool> step_promoted_;
+    std::map<std::string, LinkInfo> step_links_;
+    std::map<std::string, int> step_ifindex_;
     double now_ = 0;                    // of the step under way
     Effects* fx_ = nullptr;             // effects of the step under way
 };

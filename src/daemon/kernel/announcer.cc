@@ -13,6 +13,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -69,29 +70,45 @@ LinkInfo Announcer::link(const std::string& nic) const {
     return li;
 }
 
-bool Announcer::probe(const ServiceAddress& addr, int ifindex, const std::string& nic, const LinkInfo& link,
-                      Answered answered) {
-    std::string why;
+namespace {
+
+bool must_wait(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS; }
+
+}  // namespace
+
+Announcer::ProbeStatus Announcer::probe(const ServiceAddress& addr, int ifindex, const std::string& nic,
+                                        const LinkInfo& link, Answered answered, std::function<void()> sent) {
+    if (probes_.count(addr)) stop_probe(addr);  // a new probe replaces the old one, backlog included
     if (!arp_recv_) {
         arp_recv_.reset(socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ARP)));
         if (!arp_recv_) {
             log(LogLevel::Warning, addr.str() + ": no ARP probe (packet socket: " + errno_text(errno) + ")");
-            return false;
+            return ProbeStatus::Failed;
         }
         arp_watch_ = fd_watch(ctx_, arp_recv_.get(), on_arp_ready, this);
     }
-    static const std::uint8_t zero[4] = {0, 0, 0, 0};
-    probes_[addr] = Probe{ifindex, link, std::move(answered)};
-    if (!send_arp(ifindex, link, zero, addr.bytes(), &why)) {
-        log(LogLevel::Warning, addr.str() + ": ARP probe not sent on " + nic + " (" + why + "); plumbing anyway");
-        stop_probe(addr);
-        return false;
+    probes_[addr] = Probe{ifindex, link, std::move(answered), std::move(sent)};
+    Pending p{addr, ifindex, nic, link, true};
+    if (backlog_.empty()) {
+        int err = send_pending(p);
+        if (err == 0) {
+            probes_[addr].sent = nullptr;
+            return ProbeStatus::Sent;
+        }
+        if (!must_wait(err)) {
+            stop_probe(addr);
+            return ProbeStatus::Failed;
+        }
     }
-    return true;
+    queue(std::move(p));
+    return ProbeStatus::Queued;
 }
 
 void Announcer::stop_probe(const ServiceAddress& addr) {
-    probes_.erase(addr);
+    if (probes_.erase(addr) && !backlog_.empty())
+        backlog_.erase(std::remove_if(backlog_.begin(), backlog_.end(),
+                                      [&](const Pending& a) { return a.probe && a.addr == addr; }),
+                       backlog_.end());
     if (probes_.empty()) {
         arp_watch_.reset();
         arp_recv_.reset();
@@ -135,7 +152,8 @@ bool Announcer::send_arp(int ifindex, const LinkInfo& link, const std::uint8_t* 
     const auto pkt = arp_request_frame(link.mac.data(), spa, tpa);
     const sockaddr_ll to = arp_broadcast(ifindex);
     if (sendto(arp_send_.get(), pkt.data(), pkt.size(), 0, reinterpret_cast<const sockaddr*>(&to), sizeof to) < 0) {
-        *why = errno_text(errno);
+        send_errno_ = errno;
+        *why = errno_text(send_errno_);
         return false;
     }
     return true;
@@ -143,6 +161,7 @@ bool Announcer::send_arp(int ifindex, const LinkInfo& link, const std::uint8_t* 
 
 bool Announcer::send_na(const ServiceAddress& addr, int ifindex, const LinkInfo& link, std::string* why) {
     if (!nd_send_) {
+        send_errno_ = EAFNOSUPPORT;
         *why = "no ICMPv6 socket";
         return false;
     }
@@ -174,17 +193,78 @@ bool Announcer::send_na(const ServiceAddress& addr, int ifindex, const LinkInfo&
     info.ipi6_ifindex = static_cast<unsigned>(ifindex);
     std::memcpy(CMSG_DATA(c), &info, sizeof info);
     if (sendmsg(nd_send_.get(), &msg, 0) < 0) {
-        *why = errno_text(errno);
+        send_errno_ = errno;
+        *why = errno_text(send_errno_);
         return false;
     }
     return true;
 }
 
 void Announcer::announce(const ServiceAddress& addr, int ifindex, const std::string& nic, const LinkInfo& link) {
+    Pending a{addr, ifindex, nic, link, false};
+    if (backlog_.empty() && !must_wait(send_pending(a))) return;
+    queue(std::move(a));
+}
+
+void Announcer::queue(Pending a) {
+    if (backlog_.size() >= kBacklogLimit && !a.probe) {
+        // Announcements repeat: one that finds the backlog full is dropped
+        // (probes are bounded by the addresses being acquired).
+        log(LogLevel::Warning, "announcement backlog full: the one for " + a.addr.ip() + " is dropped");
+        return;
+    }
+    backlog_.push_back(std::move(a));
+    if (!retry_) retry_ = timeout(ctx_, 1, on_retry, this);
+}
+
+int Announcer::send_pending(const Pending& a) {
+    static const std::uint8_t zero[4] = {0, 0, 0, 0};
     std::string why;
-    bool ok = addr.family() == Family::V4 ? send_arp(ifindex, link, addr.bytes(), addr.bytes(), &why)
-                                          : send_na(addr, ifindex, link, &why);
-    if (!ok) log(LogLevel::Warning, "cannot announce " + addr.ip() + " on " + nic + ": " + why);
+    bool ok = a.probe ? send_arp(a.ifindex, a.link, zero, a.addr.bytes(), &why)
+              : a.addr.family() == Family::V4
+                  ? send_arp(a.ifindex, a.link, a.addr.bytes(), a.addr.bytes(), &why)
+                  : send_na(a.addr, a.ifindex, a.link, &why);
+    if (ok) return 0;
+    int err = send_errno_ ? send_errno_ : EIO;
+    if (must_wait(err)) return err;
+    if (a.probe)
+        log(LogLevel::Warning, a.addr.str() + ": ARP probe not sent on " + a.nic + " (" + why + "); plumbing anyway");
+    else
+        log(LogLevel::Warning, "cannot announce " + a.addr.ip() + " on " + a.nic + ": " + why);
+    return err;
+}
+
+void Announcer::forget(const ServiceAddress& addr) {
+    backlog_.erase(std::remove_if(backlog_.begin(), backlog_.end(), [&](const Pending& a) { return a.addr == addr; }),
+                   backlog_.end());
+}
+
+gboolean Announcer::on_retry(gpointer p) {
+    auto* self = static_cast<Announcer*>(p);
+    self->retry_.reset();  // destroys this source inside its dispatch, which GLib allows
+    self->flush_backlog();
+    return G_SOURCE_REMOVE;
+}
+
+void Announcer::flush_backlog() {
+    while (!backlog_.empty()) {
+        int err = send_pending(backlog_.front());
+        if (must_wait(err)) {
+            retry_ = timeout(ctx_, 1, on_retry, this);
+            return;
+        }
+        Pending done = std::move(backlog_.front());
+        backlog_.pop_front();
+        if (!done.probe) continue;
+        auto it = probes_.find(done.addr);
+        // A probe that could not go out at all (logged) is not reported
+        // sent: its owner's window still runs out, so nothing is plumbed
+        // sooner than if it had gone out.
+        if (it == probes_.end() || err) continue;
+        auto sent = std::move(it->second.sent);
+        it->second.sent = nullptr;
+        if (sent) sent();  // may stop or start probes: the backlog is read afresh next turn
+    }
 }
 
 }  // namespace rais::kernel

@@ -65,11 +65,11 @@ inline SourcePtr fd_watch(GMainContext* ctx, int fd, GUnixFDSourceFunc fn, gpoin
 inline SourcePtr timeout(GMainContext* ctx, unsigned ms, GSourceFunc fn, gpointer data) {
     return attach(ctx, g_timeout_source_new(ms), fn, data);
 }
-// Runs at default priority, after what is ready now: for work that must not
-// run inside the caller's step.
-inline SourcePtr idle(GMainContext* ctx, GSourceFunc fn, gpointer data) {
+// Runs at default priority (or the one given), after what is ready now: for
+// work that must not run inside the caller's step.
+inline SourcePtr idle(GMainContext* ctx, GSourceFunc fn, gpointer data, int priority = G_PRIORITY_DEFAULT) {
     GSource* s = g_idle_source_new();
-    g_source_set_priority(s, G_PRIORITY_DEFAULT);
+    g_source_set_priority(s, priority);
     return attach(ctx, s, fn, data);
 }
 

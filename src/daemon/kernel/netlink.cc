@@ -90,7 +90,8 @@ std::pair<int, std::string> parse_error(const nlmsghdr* nlh) {
 
 // Builds an RTM_NEWADDR/RTM_DELADDR request for `a` on `ifindex` in buf.
 nlmsghdr* build_addr_msg(char* buf, std::uint16_t type, std::uint16_t flags, std::uint32_t seq,
-                         const ServiceAddress& a, int ifindex, std::optional<std::uint32_t> lifetime) {
+                         const ServiceAddress& a, int ifindex, std::optional<std::uint32_t> lifetime,
+                         bool nodad = false) {
     nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
     nlh->nlmsg_type = type;
     nlh->nlmsg_flags = static_cast<std::uint16_t>(NLM_F_REQUEST | flags);
@@ -98,7 +99,7 @@ nlmsghdr* build_addr_msg(char* buf, std::uint16_t type, std::uint16_t flags, std
     auto* ifa = static_cast<ifaddrmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifaddrmsg)));
     ifa->ifa_family = a.family() == Family::V4 ? AF_INET : AF_INET6;
     ifa->ifa_prefixlen = static_cast<std::uint8_t>(a.prefix());
-    ifa->ifa_flags = 0;
+    ifa->ifa_flags = nodad && a.family() == Family::V6 ? IFA_F_NODAD : 0;
     ifa->ifa_scope = RT_SCOPE_UNIVERSE;
     ifa->ifa_index = static_cast<unsigned>(ifindex);
     auto len = static_cast<std::uint16_t>(a.size());
@@ -243,15 +244,31 @@ bool Netlink::remove(const ServiceAddress& a, int ifindex, Ack ack, std::string*
     return send(RTM_DELADDR, 0, a, ifindex, std::nullopt, std::move(ack), why);
 }
 
+void Netlink::append(std::vector<char>* batch, const nlmsghdr* nlh, Ack ack) {
+    if (batch->size() + NLMSG_ALIGN(nlh->nlmsg_len) > kBatchLimit) flush_batch(batch);
+    const char* msg = reinterpret_cast<const char*>(nlh);
+    batch->insert(batch->end(), msg, msg + NLMSG_ALIGN(nlh->nlmsg_len));
+    pending_[nlh->nlmsg_seq] = std::move(ack);
+}
+
 void Netlink::refresh(std::vector<Lifetime> addresses, std::uint32_t lifetime) {
     std::vector<char> batch;
     for (auto& l : addresses) {
         char msg[256];
-        std::uint32_t seq = next_seq();
-        nlmsghdr* nlh = build_addr_msg(msg, RTM_NEWADDR, NLM_F_ACK | NLM_F_REPLACE, seq, l.addr, l.ifindex, lifetime);
-        if (batch.size() + NLMSG_ALIGN(nlh->nlmsg_len) > kBatchLimit) flush_batch(&batch);
-        batch.insert(batch.end(), msg, msg + NLMSG_ALIGN(nlh->nlmsg_len));
-        pending_[seq] = std::move(l.ack);
+        nlmsghdr* nlh =
+            build_addr_msg(msg, RTM_NEWADDR, NLM_F_ACK | NLM_F_REPLACE, next_seq(), l.addr, l.ifindex, lifetime);
+        append(&batch, nlh, std::move(l.ack));
+    }
+    flush_batch(&batch);
+}
+
+void Netlink::add_batch(std::vector<AddRequest> requests) {
+    std::vector<char> batch;
+    for (auto& r : requests) {
+        char msg[256];
+        auto flags = static_cast<std::uint16_t>(NLM_F_ACK | NLM_F_CREATE | (r.replace ? NLM_F_REPLACE : NLM_F_EXCL));
+        nlmsghdr* nlh = build_addr_msg(msg, RTM_NEWADDR, flags, next_seq(), r.addr, r.ifindex, r.lifetime, r.nodad);
+        append(&batch, nlh, std::move(r.ack));
     }
     flush_batch(&batch);
 }

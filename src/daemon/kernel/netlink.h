@@ -15,7 +15,11 @@
 //    only later (from the loop, through Callbacks::events, or take_events()),
 //    never inside the caller's step;
 //  - every request's callback runs exactly once, possibly from inside
-//    another call on this object (a refresh reads the ACKs it caused).
+//    another call on this object (a refresh or an add_batch reads the ACKs
+//    it caused);
+//  - batched requests (refresh, add_batch) go out at most kBatchLimit bytes
+//    per sendto, and the ACKs of each sendto are read before the next, so a
+//    thousand requests never overrun the command socket.
 #pragma once
 
 #include "core/log_level.h"
@@ -63,6 +67,14 @@ public:
         int ifindex = 0;
         Ack ack;
     };
+    struct AddRequest {                // one address of add_batch
+        ServiceAddress addr;
+        int ifindex = 0;
+        bool replace = false;
+        std::uint32_t lifetime = 0;
+        Ack ack;
+        bool nodad = false;               // IPv6: IFA_F_NODAD
+    };
 
     // Opens the sockets and loads the table; nullptr and *why on failure.
     static std::unique_ptr<Netlink> open(GMainContext* ctx, Callbacks cb, std::string* why);
@@ -83,6 +95,9 @@ public:
     bool remove(const ServiceAddress& a, int ifindex, Ack ack, std::string* why);
     // RTM_NEWADDR|NLM_F_REPLACE with a new lifetime for each, batched.
     void refresh(std::vector<Lifetime> addresses, std::uint32_t lifetime);
+    // add() for each, batched; a request whose sendto failed is answered
+    // with that errno (and no extended-ACK text).
+    void add_batch(std::vector<AddRequest> requests);
 
 private:
     Netlink(GMainContext* ctx, Callbacks cb);
@@ -98,6 +113,7 @@ private:
     std::uint32_t next_seq();
     bool send(std::uint16_t type, std::uint16_t flags, const ServiceAddress& a, int ifindex,
               std::optional<std::uint32_t> lifetime, Ack ack, std::string* why);
+    void append(std::vector<char>* batch, const nlmsghdr* nlh, Ack ack);
     void flush_batch(std::vector<char>* batch);
     void read_cmd();
     std::optional<std::vector<AddrRecord>> dump_addresses(std::string* why);

@@ -51,7 +51,7 @@ constexpr oid kObjectsArc = 1;         // raisObjects: raisMIB.1.N, sent as inst
 struct Kind {
     std::string_view kind, notification;
 };
-constexpr std::array<Kind, 12> kKinds = {{{"acquire", "raisAcquire"},
+constexpr std::array<Kind, 13> kKinds = {{{"acquire", "raisAcquire"},
                                           {"release", "raisRelease"},
                                           {"acquire_failed", "raisAcquireFailed"},
                                           {"release_failed", "raisReleaseFailed"},
@@ -62,7 +62,8 @@ constexpr std::array<Kind, 12> kKinds = {{{"acquire", "raisAcquire"},
                                           {"expired", "raisExpired"},
                                           {"leader", "raisLeader"},
                                           {"dns_update", "raisDnsUpdate"},
-                                          {"dns_failed", "raisDnsFailed"}}};
+                                          {"dns_failed", "raisDnsFailed"},
+                                          {"failover", "raisFailover"}}};
 
 // The objects, their numbers under raisObjects and their largest size in
 // octets (the SIZE of their SYNTAX in the MIB).
