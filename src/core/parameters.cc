@@ -215,8 +215,8 @@ const std::vector<ParamSpec>& table() {
      "Milliseconds to wait for an answer to the ARP probe sent before this host\n"
      "first takes an IPv4 address that no member reports holding; if a machine\n"
      "answers, the address is not taken. 0: no probe. IPv6 addresses go through\n"
-     "duplicate address detection instead (1-2 s), which 0 skips too, as do\n"
-     "handovers and takeovers after a confirmed fence."},
+     "duplicate address detection instead (1-2 s), which handovers and\n"
+     "takeovers after a confirmed fence skip (0 keeps it)."},
     {Param::AnnounceInterval, "announce_interval", kNode, kReload, false, &G::announce_interval, "10", 0, 86400,
      nullptr, "s", nullptr, false, nullptr, "Announce interval",
      "Seconds between repeated announcements (gratuitous ARP, unsolicited neighbour\n"

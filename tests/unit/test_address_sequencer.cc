@@ -528,6 +528,8 @@ public:
         out::Add add_b = one<out::Add>(fx);
         CPPUNIT_ASSERT_EQUAL(kEth0, add_b.ifindex);
         CPPUNIT_ASSERT_DOUBLES_EQUAL(deadline, one<out::Wake>(fx).at, 1e-9);  // a keeps its window
+        // arp_probe_ms=0 turns the ARP probe off, not IPv6's DAD.
+        CPPUNIT_ASSERT(!one<out::Add>(step(in::Acquire{addr("2001:2::20/64"), false, 30})).nodad);
 
         now_ = deadline;
         fx = step(in::Tick{});

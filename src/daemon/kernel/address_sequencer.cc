@@ -691,8 +691,11 @@ void AddressSequencer::start_acquire(Entry& e, const ServiceAddress& a, bool pro
         existing.reset();
     }
     e.replace = existing.has_value();
-    // DAD is IPv6's probe: skipped exactly when the probe is.
-    e.nodad = a.family() == Family::V6 && (!probe || e.cfg->arp_probe_ms == 0);
+    // DAD is IPv6's probe: skipped when the acquire asks for no probe (a
+    // handover, a confirmed fence). Not for arp_probe_ms=0, which only
+    // turns the ARP probe off: DAD stays the last guard against a second
+    // holder there (the chaos run found one, behind a stale copy).
+    e.nodad = a.family() == Family::V6 && !probe && e.cfg->arp_probe_ms > 0;
     if (existing) {
         // Ours from before (a restart) or a repeat: re-arm, no probe.
         if (existing->addr.prefix() != a.prefix())

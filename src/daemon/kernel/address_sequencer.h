@@ -177,7 +177,7 @@ struct Add {                         // RTM_NEWADDR; answer with in::Added
     std::uint32_t lifetime = 0;      // s
     // IPv6 without DAD (IFA_F_NODAD): the acquire was asked without a
     // probe (a handover, whose old holder still answers and would fail
-    // DAD; a confirmed fence; arp_probe_ms=0).
+    // DAD; a confirmed fence); arp_probe_ms=0 keeps DAD.
     bool nodad = false;
 };
 struct Remove {                      // RTM_DELADDR; answer with in::Removed
