@@ -491,14 +491,8 @@ void Daemon::observe(const Input& in) {
     double t = now();
     if (auto* m = std::get_if<in::Membership>(&in)) {
         std::vector<std::string> departed;
-        auto nodes = nodelist();
-        for (const auto& [p, why] : m->left) {
-            if (why != ChangeReason::NodeDown && why != ChangeReason::ProcDown) continue;
-            std::string name = "node" + std::to_string(p.node);
-            for (const auto& [id, n] : nodes)
-                if (id == p.node) name = n;
-            departed.push_back(name);
-        }
+        for (const auto& [p, why] : m->left)
+            if (why == ChangeReason::NodeDown || why == ChangeReason::ProcDown) departed.push_back(node_name(p.node));
         trace_.membership(t, m->ring, departed);
     } else if (auto* q = std::get_if<in::Quorum>(&in)) {
         trace_.quorum(t, q->ring, q->quorate);
@@ -507,6 +501,19 @@ void Daemon::observe(const Input& in) {
     } else if (std::holds_alternative<in::Tick>(in)) {
         trace_.tick(t);
     }
+}
+
+// corosync's name of a node (cached: the nodelist changes only with a
+// corosync reload, so cmap is read again only for an id not seen yet, never
+// on every membership change).
+std::string Daemon::node_name(std::uint32_t id) {
+    auto it = node_names_.find(id);
+    if (it == node_names_.end()) {
+        for (const auto& [n, name] : nodelist()) node_names_[n] = name;
+        it = node_names_.find(id);
+        if (it == node_names_.end()) return "node" + std::to_string(id);   // not cached: a reload may name it
+    }
+    return it->second;
 }
 
 // A closed failover breakdown goes to the log and, as a `failover` event,

@@ -10,6 +10,7 @@
 #include <glib.h>
 
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -71,6 +72,7 @@ private:
     void effect(const out::Exit& x);
     void arm_timer();
     void observe(const Input& in);
+    std::string node_name(std::uint32_t id);
     void report_failover();
     static FailoverStep failover_step(AcquireStep s);
     AddressBackendOptions backend_options() const;
@@ -134,6 +136,7 @@ private:
     bool lost_ = false;                           // corosync went away: release and leave
     std::size_t releasing_on_exit_ = 0;
     std::uint64_t plan_seed_ = 1;
+    std::map<std::uint32_t, std::string> node_names_;   // node_name()'s cache
     FailoverTrace trace_;                         // the failover under way on this host, and the last one
 };
 

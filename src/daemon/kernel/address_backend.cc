@@ -29,6 +29,7 @@
 #include <cmath>
 #include <deque>
 #include <map>
+#include <optional>
 #include <type_traits>
 #include <utility>
 
@@ -193,25 +194,23 @@ private:
             }
             return first;
         }
-        if (auto* a = std::get_if<in::Acquire>(&first); a && !inbox_.empty() &&
-                                                          std::holds_alternative<in::Acquire>(inbox_.front())) {
-            in::AcquireBatch batch{{std::move(*a)}};
-            while (!inbox_.empty() && std::holds_alternative<in::Acquire>(inbox_.front())) {
-                batch.list.push_back(std::move(std::get<in::Acquire>(inbox_.front())));
-                inbox_.pop_front();
-            }
-            return batch;
-        }
-        if (auto* a = std::get_if<in::Added>(&first); a && !inbox_.empty() &&
-                                                        std::holds_alternative<in::Added>(inbox_.front())) {
-            in::AddedBatch batch{{std::move(*a)}};
-            while (!inbox_.empty() && std::holds_alternative<in::Added>(inbox_.front())) {
-                batch.list.push_back(std::move(std::get<in::Added>(inbox_.front())));
-                inbox_.pop_front();
-            }
-            return batch;
-        }
+        if (auto batch = take_run<in::Acquire, in::AcquireBatch>(first)) return std::move(*batch);
+        if (auto batch = take_run<in::Added, in::AddedBatch>(first)) return std::move(*batch);
         return first;
+    }
+
+    // `first` and the One inputs right behind it in the inbox as one Batch;
+    // nothing when first is not a One or stands alone.
+    template <typename One, typename Batch>
+    std::optional<Batch> take_run(Input& first) {
+        auto* one = std::get_if<One>(&first);
+        if (!one || inbox_.empty() || !std::holds_alternative<One>(inbox_.front())) return std::nullopt;
+        Batch batch{{std::move(*one)}};
+        while (!inbox_.empty() && std::holds_alternative<One>(inbox_.front())) {
+            batch.list.push_back(std::move(std::get<One>(inbox_.front())));
+            inbox_.pop_front();
+        }
+        return batch;
     }
 
     void apply(double now, const Effects& effects) {
